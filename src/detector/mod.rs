@@ -1,0 +1,1 @@
+//! The failure detector (sans-IO).

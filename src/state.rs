@@ -1,0 +1,1 @@
+//! Node state kept on disk.

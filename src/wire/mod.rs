@@ -1,0 +1,1 @@
+//! The wire: keepalive frames, their authentication and serial framing.
