@@ -14,3 +14,6 @@ pub mod detector;
 pub mod state;
 pub mod time;
 pub mod wire;
+pub mod demo;
+pub mod host;
+pub mod pty;

@@ -1,0 +1,84 @@
+//! The embedded default: two nodes, `alpha` and `bravo`, on one host, joined
+//! by loopback UDP and a pty pair standing in for a serial cable.
+//!
+//! This module only writes their configuration directories; it is what
+//! `twinbeat demo` runs, and what tests start two nodes from.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// The two demo nodes and the UDP port each listens on.
+pub const NODES: [(&str, u16); 2] = [("alpha", 7701), ("bravo", 7702)];
+
+/// Timings of the demo pair: fast enough to show a failover in
+/// milliseconds, slow enough for the pty's serial link at 460800 baud
+/// (a 32-byte keepalive takes 694 µs there).
+const TIMINGS: &str = "\
+keepalive 1ms
+warntime 3ms
+deadtime 6ms
+initdead 2
+";
+
+/// Where one demo node's files live.
+#[derive(Debug, Clone)]
+pub struct NodeDirs {
+    pub name: &'static str,
+    pub config_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub run_dir: PathBuf,
+}
+
+/// Writes `ha.cf`, `authkeys` (mode 0600) and `haresources` for both demo
+/// nodes under `root`. `serial[i]` is the tty node `i` opens as its end of
+/// the cable (`None` leaves the serial link out).
+pub fn write_configs(root: &Path, serial: [Option<&Path>; 2]) -> io::Result<[NodeDirs; 2]> {
+    let mut dirs = Vec::with_capacity(2);
+    for (i, (name, port)) in NODES.iter().enumerate() {
+        let (_, peer_port) = NODES[1 - i];
+        let base = root.join(name);
+        let node = NodeDirs {
+            name,
+            config_dir: base.join("ha.d"),
+            state_dir: base.join("state"),
+            run_dir: base.join("run"),
+        };
+        fs::create_dir_all(&node.config_dir)?;
+        fs::create_dir_all(&node.state_dir)?;
+        fs::create_dir_all(&node.run_dir)?;
+
+        let mut hacf = format!(
+            "# twinbeat demo: node {name}. Loopback UDP plus a pty pair as the serial cable.\n\
+             {TIMINGS}udpport {port}\n\
+             bind_address 127.0.0.1\n\
+             ucast lo 127.0.0.1:{peer_port}\n\
+             baud 460800\n"
+        );
+        if let Some(tty) = serial[i] {
+            hacf.push_str(&format!("serial {}\n", tty.display()));
+        }
+        hacf.push_str(&format!(
+            "auto_failback off\n\
+             node alpha bravo\n\
+             state_dir {}\n\
+             run_dir {}\n",
+            node.state_dir.display(),
+            node.run_dir.display()
+        ));
+        fs::write(node.config_dir.join("ha.cf"), hacf)?;
+
+        let authkeys = node.config_dir.join("authkeys");
+        fs::write(&authkeys, "auth 1\n1 sha1 twinbeat-demo-secret\n")?;
+        fs::set_permissions(&authkeys, fs::Permissions::from_mode(0o600))?;
+
+        fs::write(
+            node.config_dir.join("haresources"),
+            "# alpha is home to the demo service\nalpha demo-service\n",
+        )?;
+        dirs.push(node);
+    }
+    let [a, b]: [NodeDirs; 2] = dirs.try_into().expect("two nodes were written");
+    Ok([a, b])
+}
