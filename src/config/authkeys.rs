@@ -291,3 +291,48 @@ pub(crate) fn check_permissions(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_one_word_and_may_contain_a_hash() {
+        let mut d = Diagnostics::new();
+        let keys = parse(
+            "# comment\n\nauth 2\n1 crc\n2 md5 se#cret extra words\n",
+            Path::new("authkeys"),
+            &mut d,
+        )
+        .expect("valid");
+        assert_eq!(keys.active_index(), 2);
+        assert_eq!(
+            keys.active(),
+            &AuthMethod::Md5 {
+                key: b"se#cret".to_vec()
+            }
+        );
+        assert_eq!(keys.get(1), Some(&AuthMethod::Crc));
+        assert_eq!(keys.get(3), None);
+        let warnings: Vec<_> = d.warnings().collect();
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].line, 5);
+        assert!(
+            !warnings[0].message.contains("extra"),
+            "the rest of a key line is never echoed"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_only_the_first() {
+        let mut d = Diagnostics::new();
+        let keys = parse(
+            "1 crc x\n0 sha1 k\n2 bogus k\n",
+            Path::new("authkeys"),
+            &mut d,
+        );
+        assert!(keys.is_none());
+        // crc with a key, index 0, unknown method, and no auth line.
+        assert_eq!(d.errors().count(), 4, "{d}");
+    }
+}
