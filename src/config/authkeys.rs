@@ -94,12 +94,245 @@ impl AuthKeys {
 
 /// Parses authkeys text; every problem goes to `diags` located at `file`.
 pub fn parse(text: &str, file: &Path, diags: &mut Diagnostics) -> Option<AuthKeys> {
-    let _ = (text, file, diags);
-    todo!("config helper implements authkeys parsing")
+    let mut auth_line: Option<(usize, Option<u8>)> = None;
+    // (index, method, line) in file order; index validity checked per line.
+    let mut defined: Vec<(u8, AuthMethod, usize)> = Vec::new();
+    let mut clean = true;
+    for (index, raw) in text.lines().enumerate() {
+        let line_no = index + 1;
+        let line = raw.trim_matches([' ', '\t', '\r']);
+        // Only whole-line comments: `#` may be part of a key.
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or("");
+        if first == "auth" {
+            let index = words.next();
+            if words.next().is_some() {
+                diags.error(file, line_no, "`auth` takes one key index: auth N");
+                clean = false;
+            }
+            if let Some((earlier, _)) = auth_line {
+                diags.error(
+                    file,
+                    line_no,
+                    format!("`auth` given again (first on line {earlier}): keep one"),
+                );
+                clean = false;
+                continue;
+            }
+            let parsed = match index {
+                None => {
+                    diags.error(file, line_no, "`auth` needs a key index: auth N (1-15)");
+                    None
+                }
+                Some(text) => key_index(text, file, line_no, diags),
+            };
+            clean &= parsed.is_some();
+            auth_line = Some((line_no, parsed));
+            continue;
+        }
+        match key_line(first, &mut words, file, line_no, diags) {
+            Some((index, method)) => {
+                if let Some((_, _, earlier)) = defined.iter().find(|(i, _, _)| *i == index) {
+                    diags.error(
+                        file,
+                        line_no,
+                        format!("key {index} is defined twice (first on line {earlier})"),
+                    );
+                    clean = false;
+                } else {
+                    defined.push((index, method, line_no));
+                }
+            }
+            None => clean = false,
+        }
+    }
+    let active = match auth_line {
+        None => {
+            diags.error(
+                file,
+                0,
+                "no `auth N` line: name the key that signs outgoing messages",
+            );
+            return None;
+        }
+        Some((_, None)) => return None,
+        Some((line_no, Some(active))) => {
+            if !defined.iter().any(|(i, _, _)| *i == active) {
+                diags.error(
+                    file,
+                    line_no,
+                    format!("`auth {active}` names key {active}, which is not defined"),
+                );
+                return None;
+            }
+            active
+        }
+    };
+    if !clean {
+        return None;
+    }
+    AuthKeys::new(active, defined.into_iter().map(|(i, m, _)| (i, m)))
+}
+
+fn key_index(text: &str, file: &Path, line_no: usize, diags: &mut Diagnostics) -> Option<u8> {
+    match text.parse::<u8>() {
+        Ok(n) if (1..=MAX_KEY_INDEX).contains(&n) => Some(n),
+        _ => {
+            diags.error(
+                file,
+                line_no,
+                format!("key index `{text}` must be a number from 1 to {MAX_KEY_INDEX}"),
+            );
+            None
+        }
+    }
+}
+
+/// One `N method [KEY]` line. The key is one whitespace-free word, as
+/// Heartbeat's `sscanf("%d %s %s")` reads it, so both read the same bytes.
+fn key_line<'a>(
+    index_text: &str,
+    words: &mut impl Iterator<Item = &'a str>,
+    file: &Path,
+    line_no: usize,
+    diags: &mut Diagnostics,
+) -> Option<(u8, AuthMethod)> {
+    let index = key_index(index_text, file, line_no, diags);
+    let Some(method_name) = words.next() else {
+        diags.error(
+            file,
+            line_no,
+            "key line needs a method: N crc | N md5 KEY | N sha1 KEY | N sha256 KEY",
+        );
+        return None;
+    };
+    let key = words.next().map(|k| k.as_bytes().to_vec());
+    if words.next().is_some() {
+        // The key itself is never echoed.
+        diags.warning(
+            file,
+            line_no,
+            "text after the key is ignored: like Heartbeat, twinbeat reads the key as one word",
+        );
+    }
+    let method_lower = method_name.to_ascii_lowercase();
+    let method = match (method_lower.as_str(), key) {
+        ("crc", None) => AuthMethod::Crc,
+        ("crc", Some(_)) => {
+            diags.error(
+                file,
+                line_no,
+                "crc takes no key (it only detects corruption): write `N crc`",
+            );
+            return None;
+        }
+        ("md5" | "sha1" | "sha256", None) => {
+            diags.error(
+                file,
+                line_no,
+                format!("{method_lower} needs a key: N {method_lower} KEY"),
+            );
+            return None;
+        }
+        ("md5", Some(key)) => AuthMethod::Md5 { key },
+        ("sha1", Some(key)) => AuthMethod::Sha1 { key },
+        ("sha256", Some(key)) => AuthMethod::Sha256 { key },
+        _ => {
+            diags.error(
+                file,
+                line_no,
+                format!("unknown auth method `{method_name}` (expected crc, md5, sha1 or sha256)"),
+            );
+            return None;
+        }
+    };
+    Some((index?, method))
 }
 
 /// Reads and parses an authkeys file, refusing one readable by group or others.
 pub fn load(path: &Path) -> Result<(AuthKeys, Diagnostics), ConfigError> {
-    let _ = path;
-    todo!("config helper implements authkeys loading")
+    let mut diags = Diagnostics::new();
+    let metadata = std::fs::metadata(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    check_permissions(&metadata, path, &mut diags);
+    let text = super::source::decode(&bytes, path, &mut diags);
+    match parse(&text, path, &mut diags) {
+        Some(keys) if !diags.has_errors() => Ok((keys, diags)),
+        _ => Err(ConfigError::Invalid(diags)),
+    }
+}
+
+/// Heartbeat refuses keys others can read ("Bad permissions on keyfile");
+/// so does twinbeat, saying what it found and how to fix it.
+pub(crate) fn check_permissions(
+    metadata: &std::fs::Metadata,
+    path: &Path,
+    diags: &mut Diagnostics,
+) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = metadata.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        diags.error(
+            path,
+            0,
+            format!(
+                "permissions {mode:04o} let group or others read the keys; run `chmod 600 {}`",
+                path.display()
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_one_word_and_may_contain_a_hash() {
+        let mut d = Diagnostics::new();
+        let keys = parse(
+            "# comment\n\nauth 2\n1 crc\n2 md5 se#cret extra words\n",
+            Path::new("authkeys"),
+            &mut d,
+        )
+        .expect("valid");
+        assert_eq!(keys.active_index(), 2);
+        assert_eq!(
+            keys.active(),
+            &AuthMethod::Md5 {
+                key: b"se#cret".to_vec()
+            }
+        );
+        assert_eq!(keys.get(1), Some(&AuthMethod::Crc));
+        assert_eq!(keys.get(3), None);
+        let warnings: Vec<_> = d.warnings().collect();
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].line, 5);
+        assert!(
+            !warnings[0].message.contains("extra"),
+            "the rest of a key line is never echoed"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_only_the_first() {
+        let mut d = Diagnostics::new();
+        let keys = parse(
+            "1 crc x\n0 sha1 k\n2 bogus k\n",
+            Path::new("authkeys"),
+            &mut d,
+        );
+        assert!(keys.is_none());
+        // crc with a key, index 0, unknown method, and no auth line.
+        assert_eq!(d.errors().count(), 4, "{d}");
+    }
 }

@@ -1,0 +1,636 @@
+//! Configuration fixtures: the seed document's files, a file with every
+//! directive, and one bad input per rule with the exact message expected.
+
+use std::fs;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use twinbeat::config::{
+    self, AuthMethod, AutoFailback, ConfigError, Diagnostics, LinkSpec, authkeys, hacf, haresources,
+};
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+fn read(rel: &str) -> String {
+    fs::read_to_string(fixture(rel)).expect("fixture exists")
+}
+
+/// Copies a fixture directory to a temporary one with authkeys at 0600, as
+/// an operator installs it (git checks files out 0644).
+fn install(rel: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for entry in fs::read_dir(fixture(rel)).expect("fixture dir") {
+        let entry = entry.expect("entry");
+        let to = dir.path().join(entry.file_name());
+        fs::copy(entry.path(), &to).expect("copy");
+        let mode = if entry.file_name() == "authkeys" {
+            0o600
+        } else {
+            0o644
+        };
+        fs::set_permissions(&to, fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    dir
+}
+
+fn errors(d: &Diagnostics) -> Vec<String> {
+    d.errors().map(ToString::to_string).collect()
+}
+
+fn warnings(d: &Diagnostics) -> Vec<String> {
+    d.warnings().map(ToString::to_string).collect()
+}
+
+/// Errors of a failed load, with the temporary directory replaced by `DIR`.
+fn load_errors(dir: &Path, node: &str) -> Vec<String> {
+    match config::load_dir(dir, node) {
+        Ok(_) => panic!("expected {} to be refused", dir.display()),
+        Err(ConfigError::Invalid(d)) => {
+            let prefix = format!("{}/", dir.display());
+            errors(&d)
+                .iter()
+                .map(|e| e.replace(&prefix, "DIR/"))
+                .collect()
+        }
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
+
+// ---------------------------------------------------------------- seed
+
+#[test]
+fn seed_with_template_placeholder_is_refused_naming_the_line() {
+    let dir = install("seed_placeholder");
+    assert_eq!(
+        load_errors(dir.path(), "host41"),
+        vec![
+            "DIR/ha.cf:8: ucast: `{{ slave的IP地址 }}` is not an IP address; it looks like an unfilled template placeholder: put the peer's IP address there",
+            // The seed's haresources names `node1`, a node its ha.cf does
+            // not have; errors from every file come together.
+            "DIR/haresources:1: node `node1` is not a node in ha.cf (host41, host42)",
+        ]
+    );
+}
+
+#[test]
+fn seed_with_real_address_is_valid_with_its_values() {
+    let dir = install("seed_filled");
+    let cfg = config::load_dir(dir.path(), "HOST41").expect("valid");
+    assert_eq!(cfg.node, "host41");
+    assert_eq!(cfg.peer.as_deref(), Some("host42"));
+    let h = &cfg.hacf;
+    assert_eq!(h.keepalive.value, Duration::from_secs(2));
+    assert_eq!(h.warntime.value, Duration::from_secs(5));
+    assert_eq!(h.deadtime.value, Duration::from_secs(30));
+    assert_eq!(h.initdead.value, Duration::from_secs(120));
+    assert_eq!(h.deadping.value, Duration::from_secs(30));
+    assert!(h.deadping.is_default());
+    assert_eq!(h.udpport.value, 6942);
+    assert_eq!(h.baud.value, 19_200);
+    assert!(h.baud.is_default());
+    assert_eq!(h.auto_failback.value, AutoFailback::Off);
+    assert_eq!(
+        h.watchdog.as_ref().map(|w| w.value.clone()),
+        Some(PathBuf::from("/dev/watchdog"))
+    );
+    assert!(h.use_logd.value);
+    assert_eq!(h.respawn.len(), 2);
+    assert_eq!(
+        h.respawn[1].program,
+        PathBuf::from("/usr/lib64/heartbeat/dopd")
+    );
+    assert_eq!(
+        h.links
+            .iter()
+            .map(|l| (l.spec.clone(), l.line))
+            .collect::<Vec<_>>(),
+        vec![
+            (LinkSpec::Bcast { dev: "eth0".into() }, 6),
+            (
+                LinkSpec::Ucast {
+                    dev: "eth1".into(),
+                    peer: IpAddr::V4(Ipv4Addr::new(192, 168, 10, 42)),
+                    port: None
+                },
+                8
+            ),
+        ]
+    );
+    assert_eq!(cfg.cluster_name(), "host41,host42");
+    assert_eq!(cfg.auth.active_index(), 2);
+    assert!(matches!(cfg.auth.active(), AuthMethod::Sha1 { key } if key == b"somewords"));
+    assert_eq!(cfg.groups.len(), 1);
+    let g = &cfg.groups[0];
+    assert_eq!(g.home_node, "host41");
+    assert_eq!(
+        g.resources
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        vec![
+            "IPaddr::192.168.60.200/24/eth0/",
+            "Filesystem::/dev/sdb5::/webdata::ext3",
+            "httpd",
+            "tomcat"
+        ]
+    );
+    assert_eq!(
+        warnings(&cfg.warnings)
+            .iter()
+            .map(|w| w.replace(&format!("{}/", dir.path().display()), "DIR/"))
+            .collect::<Vec<_>>(),
+        vec![
+            "DIR/ha.cf:15: warning: `apiauth` is ignored: twinbeat has no Heartbeat API clients to authorize; `twinbeat status`/`cl_status` use the control socket in run_dir"
+        ]
+    );
+}
+
+#[test]
+fn effective_config_of_the_seed_fills_defaults_and_hides_keys() {
+    let dir = install("seed_filled");
+    let cfg = config::load_dir(dir.path(), "host41").expect("valid");
+    let text = config::render_effective(&cfg);
+    for expected in [
+        "node host41  # this node",
+        "node host42  # peer",
+        "keepalive 2\n",
+        "deadping 30  # default\n",
+        "udpport 6942\n",
+        "baud 19200  # default\n",
+        "bind_address 0.0.0.0  # default\n",
+        "state_dir /var/lib/twinbeat  # default\n",
+        "run_dir /run/twinbeat  # default\n",
+        "realtime_priority 50  # default\n",
+        "bcast eth0  # link 0: port 6942, ha.cf line 6\n",
+        "ucast eth1 192.168.10.42  # link 1: peer port 6942 (udpport), ha.cf line 8\n",
+        "auth 2  # sha1 signs outgoing frames\n2 sha1\n",
+        "host41 IPaddr::192.168.60.200/24/eth0/ Filesystem::/dev/sdb5::/webdata::ext3 httpd tomcat  # group 0, haresources line 1\n",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(!text.contains("somewords"), "a key was printed:\n{text}");
+}
+
+// ------------------------------------------------------- every directive
+
+#[test]
+fn every_directive_file_is_valid_and_acted_on() {
+    let dir = install("every_directive");
+    let cfg = config::load_dir(dir.path(), "alpha").expect("valid");
+    let h = &cfg.hacf;
+    assert_eq!(cfg.peer.as_deref(), Some("beta"));
+    assert_eq!(h.keepalive.value, Duration::from_millis(3));
+    assert_eq!(h.deadtime.value, Duration::from_millis(10));
+    assert_eq!(h.warntime.value, Duration::from_millis(6));
+    assert_eq!(h.initdead.value, Duration::from_secs(10));
+    assert_eq!(h.deadping.value, Duration::from_millis(1500));
+    assert_eq!(h.udpport.value, 7000);
+    assert_eq!(h.baud.value, 115_200);
+    let kinds: Vec<&str> = h.links.iter().map(|l| l.spec.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "bcast", "bcast", "mcast", "ucast", "ucast", "ucast", "serial"
+        ]
+    );
+    assert_eq!(
+        h.links[2].spec,
+        LinkSpec::Mcast {
+            dev: "eth2".into(),
+            group: Ipv4Addr::new(239, 192, 0, 42),
+            port: 694,
+            ttl: 1,
+            loop_: false
+        }
+    );
+    assert!(matches!(
+        &h.links[4].spec,
+        LinkSpec::Ucast {
+            port: Some(7001),
+            ..
+        }
+    ));
+    assert!(matches!(
+        &h.links[5].spec,
+        LinkSpec::Ucast {
+            peer: IpAddr::V6(_),
+            port: None,
+            ..
+        }
+    ));
+    assert_eq!(
+        h.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+        ["alpha", "beta"]
+    );
+    assert_eq!(h.auto_failback.value, AutoFailback::On);
+    assert_eq!(h.pings.len(), 2);
+    assert_eq!(h.ping_groups[0].members.len(), 2);
+    assert_eq!(
+        h.logfacility.as_ref().map(|f| f.value.as_str()),
+        Some("local0")
+    );
+    assert!(!h.use_logd.value);
+    assert_eq!(h.respawn[0].args, ["-d"]);
+    assert_eq!(h.bind_address.value, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+    assert_eq!(h.state_dir.value, PathBuf::from("/var/lib/twinbeat-a"));
+    assert_eq!(h.run_dir.value, PathBuf::from("/run/twinbeat-a"));
+    assert_eq!(cfg.cluster_name(), "pair1");
+    assert_eq!(cfg.cluster_id(), twinbeat::wire::cluster_id("pair1"));
+    assert_eq!(h.beat_core.as_ref().map(|c| c.value), Some(1));
+    assert_eq!(h.realtime_priority.value, 70);
+    assert_eq!(cfg.auth.active_index(), 3);
+    assert_eq!(cfg.auth.defined().count(), 3);
+    assert_eq!(cfg.groups.len(), 2);
+    assert_eq!(cfg.groups[0].line, 2);
+    assert_eq!(cfg.groups[0].resources.len(), 4);
+    assert_eq!(cfg.groups[0].resources[0].script, "IPaddr");
+    assert_eq!(
+        cfg.groups[0].resources[1]
+            .ip
+            .as_ref()
+            .and_then(|ip| ip.broadcast),
+        Some(Ipv4Addr::new(10, 0, 0, 255))
+    );
+    // Every accepted-but-ignored directive is a warning naming its line.
+    let ignored_lines: Vec<usize> = cfg.warnings.warnings().map(|w| w.line).collect();
+    assert_eq!(ignored_lines, (33..=49).collect::<Vec<_>>());
+    assert!(
+        cfg.warnings
+            .warnings()
+            .all(|w| w.message.contains("is ignored")),
+        "{}",
+        cfg.warnings
+    );
+}
+
+// ------------------------------------------------ one bad input per rule
+
+fn hacf_errors(rel: &str) -> Vec<String> {
+    let mut d = Diagnostics::new();
+    hacf::parse(&read(rel), Path::new("ha.cf"), &mut d);
+    errors(&d)
+}
+
+#[test]
+fn each_hacf_rule_has_its_exact_message() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "unknown_directive.cf",
+            "ha.cf:4: unknown directive `frobnicate`",
+        ),
+        (
+            "bad_time_unit.cf",
+            "ha.cf:4: keepalive: unknown time unit `minutes` in `2 minutes` (expected none for seconds, ms or us)",
+        ),
+        (
+            "negative_time.cf",
+            "ha.cf:4: deadtime: negative time value `-5`: times must be zero or more",
+        ),
+        (
+            "sub_microsecond.cf",
+            "ha.cf:4: keepalive: time value `0.5us` is not a whole number of microseconds",
+        ),
+        (
+            "deadtime_not_twice_keepalive.cf",
+            "ha.cf:2: deadtime (2) must be more than twice keepalive (1)",
+        ),
+        (
+            "initdead_below_deadtime.cf",
+            "ha.cf:2: initdead (20) must not be less than deadtime (30)",
+        ),
+        (
+            "deadping_too_small.cf",
+            "ha.cf:2: deadping (2) must be more than twice keepalive (1)",
+        ),
+        (
+            "udpport_after_media.cf",
+            "ha.cf:2: udpport must come before the media lines that use it (bcast on line 1)",
+        ),
+        (
+            "baud_after_serial.cf",
+            "ha.cf:2: baud must come before the serial lines that use it (serial on line 1)",
+        ),
+        (
+            "baud_not_standard.cf",
+            "ha.cf:1: baud `12345` is not a standard rate (9600, 19200, 38400, 57600, 115200, 230400, 460800)",
+        ),
+        (
+            "mcast_missing_field.cf",
+            "ha.cf:1: mcast needs five fields: mcast DEV GROUP PORT TTL LOOP (found 4)",
+        ),
+        (
+            "mcast_ttl.cf",
+            "ha.cf:1: mcast: ttl `5` must be a number from 0 to 4",
+        ),
+        (
+            "mcast_not_multicast.cf",
+            "ha.cf:1: mcast: `10.0.0.1` is not an IPv4 multicast group (224.0.0.0 to 239.255.255.255)",
+        ),
+        (
+            "serial_not_absolute.cf",
+            "ha.cf:1: serial `ttyS0` must be an absolute path",
+        ),
+        (
+            "ucast_not_ip.cf",
+            "ha.cf:1: ucast: `peer.example.com` is not an IP address or IP:PORT (twinbeat does not resolve host names)",
+        ),
+        (
+            "no_media.cf",
+            "ha.cf: no heartbeat media: add at least one of bcast, mcast, ucast or serial",
+        ),
+        (
+            "no_nodes.cf",
+            "ha.cf: no nodes: add `node NAME1 NAME2` with both nodes' `uname -n`",
+        ),
+        (
+            "three_nodes.cf",
+            "ha.cf:3: twinbeat runs pairs: at most 2 nodes, found 3 (a, b, c)",
+        ),
+        (
+            "node_id_collision.cf",
+            "ha.cf:3: nodes `node97` and `node179` have the same wire id 0x9804: rename one of them",
+        ),
+        (
+            "bad_boolean.cf",
+            "ha.cf:4: realtime `maybe`: expected on or off (yes/no, true/false, 1/0)",
+        ),
+        (
+            "realtime_priority_range.cf",
+            "ha.cf:4: realtime_priority `100` must be a number from 1 to 99",
+        ),
+        (
+            "udpport_range.cf",
+            "ha.cf:1: udpport `70000` must be a port number from 1 to 65535",
+        ),
+    ];
+    for (file, expected) in cases {
+        assert_eq!(
+            hacf_errors(&format!("bad/hacf/{file}")),
+            vec![expected.to_string()],
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn all_errors_of_one_file_are_reported() {
+    assert_eq!(
+        hacf_errors("bad/hacf/many_errors.cf"),
+        vec![
+            "ha.cf:1: keepalive: `fast` is not a time value (expected a number with an optional unit: 2, 1.5, 500ms, 100us)",
+            "ha.cf:2: unknown directive `frobnicate`",
+            "ha.cf:3: mcast needs five fields: mcast DEV GROUP PORT TTL LOOP (found 2)",
+            "ha.cf:5: serial `dev/ttyS0` must be an absolute path",
+            "ha.cf: no heartbeat media: add at least one of bcast, mcast, ucast or serial",
+            "ha.cf:4: twinbeat runs pairs: at most 2 nodes, found 3 (a, b, c)",
+        ]
+    );
+}
+
+#[test]
+fn hacf_warnings_for_defaults_and_deprecated_directives() {
+    let mut d = Diagnostics::new();
+    let cfg = hacf::parse(
+        "bcast eth0\nnode a b\nnice_failback on\ncrm on\nudp eth1\n",
+        Path::new("ha.cf"),
+        &mut d,
+    );
+    assert!(!d.has_errors(), "{d}");
+    assert_eq!(cfg.auto_failback.value, AutoFailback::Off);
+    assert_eq!(cfg.links.len(), 2);
+    assert_eq!(
+        warnings(&d),
+        vec![
+            "ha.cf:3: warning: `nice_failback` is deprecated: read as `auto_failback off`; write that instead",
+            "ha.cf:4: warning: `crm on` is ignored: twinbeat has no CRM (Pacemaker); it manages resources from haresources",
+            "ha.cf:5: warning: `udp` is an old name for `bcast`; write `bcast`",
+        ]
+    );
+    let mut d = Diagnostics::new();
+    let cfg = hacf::parse("bcast eth0\nnode a b\n", Path::new("ha.cf"), &mut d);
+    assert_eq!(cfg.auto_failback.value, AutoFailback::Legacy);
+    assert_eq!(
+        warnings(&d),
+        vec![
+            "ha.cf: warning: auto_failback not set: using Heartbeat's deprecated `legacy` mode (no standby); set `auto_failback on` or `off`"
+        ]
+    );
+}
+
+#[test]
+fn timing_defaults_follow_heartbeat() {
+    let parse = |text: &str| {
+        let mut d = Diagnostics::new();
+        let cfg = hacf::parse(text, Path::new("ha.cf"), &mut d);
+        assert!(!d.has_errors(), "{d}");
+        cfg
+    };
+    let base = "bcast eth0\nnode a b\nauto_failback on\n";
+    let cfg = parse(base);
+    assert_eq!(cfg.keepalive.value, Duration::from_secs(1));
+    assert_eq!(cfg.deadtime.value, Duration::from_secs(30));
+    assert_eq!(cfg.warntime.value, Duration::from_secs(15));
+    assert_eq!(cfg.initdead.value, Duration::from_secs(30));
+    let cfg = parse(&format!("{base}keepalive 100us\ndeadtime 1ms\n"));
+    assert_eq!(cfg.initdead.value, Duration::from_secs(12));
+    assert_eq!(cfg.warntime.value, Duration::from_micros(500));
+    let cfg = parse(&format!("{base}deadtime 8\n"));
+    assert_eq!(cfg.initdead.value, Duration::from_secs(16));
+    let cfg = parse(&format!(
+        "{base}keepalive 500 ms # spaces before the unit\n"
+    ));
+    assert_eq!(cfg.keepalive.value, Duration::from_millis(500));
+}
+
+#[test]
+fn each_authkeys_rule_has_its_exact_message() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "no_auth",
+            "authkeys: no `auth N` line: name the key that signs outgoing messages",
+        ),
+        (
+            "auth_undefined",
+            "authkeys:1: `auth 3` names key 3, which is not defined",
+        ),
+        (
+            "index_range",
+            "authkeys:1: key index `16` must be a number from 1 to 15",
+        ),
+        (
+            "crc_with_key",
+            "authkeys:2: crc takes no key (it only detects corruption): write `N crc`",
+        ),
+        (
+            "sha1_without_key",
+            "authkeys:2: sha1 needs a key: N sha1 KEY",
+        ),
+        (
+            "duplicate_index",
+            "authkeys:3: key 1 is defined twice (first on line 2)",
+        ),
+        (
+            "unknown_method",
+            "authkeys:2: unknown auth method `sha512` (expected crc, md5, sha1 or sha256)",
+        ),
+    ];
+    for (file, expected) in cases {
+        let mut d = Diagnostics::new();
+        let keys = authkeys::parse(
+            &read(&format!("bad/authkeys/{file}")),
+            Path::new("authkeys"),
+            &mut d,
+        );
+        assert!(keys.is_none(), "{file}");
+        let mut got = errors(&d);
+        // index_range reports both the auth line and the key line.
+        got.truncate(1);
+        assert_eq!(got, vec![expected.to_string()], "{file}");
+    }
+}
+
+#[test]
+fn authkeys_readable_by_others_is_refused_with_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("authkeys");
+    fs::write(&path, "auth 1\n1 sha1 secret\n").expect("write");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let Err(ConfigError::Invalid(d)) = authkeys::load(&path) else {
+        panic!("a 0644 authkeys was accepted");
+    };
+    assert_eq!(
+        errors(&d),
+        vec![format!(
+            "{0}: permissions 0644 let group or others read the keys; run `chmod 600 {0}`",
+            path.display()
+        )]
+    );
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let (keys, _) = authkeys::load(&path).expect("0600 is accepted");
+    assert_eq!(keys.active_index(), 1);
+}
+
+#[test]
+fn each_haresources_rule_has_its_exact_message() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "duplicate_first",
+            "haresources:2: resource `IPaddr::10.0.0.1` already starts the group on line 1: a group's first resource must be unique",
+        ),
+        (
+            "bad_cidr",
+            "haresources:1: `IPaddr::10.0.0.1/33/eth0`: netmask bits `33` must be a number from 0 to 32",
+        ),
+        (
+            "bad_broadcast",
+            "haresources:1: `IPaddr2::10.0.0.1/24/eth0/10.0.0`: broadcast `10.0.0` is not an IPv4 address",
+        ),
+        (
+            "continued_line",
+            "haresources:2: `IPaddr::10.0.0.300`: `10.0.0.300` is not an IPv4 address",
+        ),
+        (
+            "no_resources",
+            "haresources:1: group for node `a` lists no resources",
+        ),
+    ];
+    for (file, expected) in cases {
+        let mut d = Diagnostics::new();
+        haresources::parse(
+            &read(&format!("bad/haresources/{file}")),
+            Path::new("haresources"),
+            &mut d,
+        );
+        assert_eq!(errors(&d), vec![expected.to_string()], "{file}");
+    }
+}
+
+// ------------------------------------------------------ cross-file rules
+
+fn dir_with(hacf: &str, authkeys: &str, haresources: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("ha.cf"), hacf).expect("write");
+    let keys = dir.path().join("authkeys");
+    fs::write(&keys, authkeys).expect("write");
+    fs::set_permissions(&keys, fs::Permissions::from_mode(0o600)).expect("chmod");
+    if let Some(text) = haresources {
+        fs::write(dir.path().join("haresources"), text).expect("write");
+    }
+    dir
+}
+
+const PAIR: &str = "auto_failback on\nbcast eth0\nnode a b\n";
+const KEYS: &str = "auth 1\n1 sha1 k\n";
+
+#[test]
+fn this_node_must_be_declared() {
+    let dir = dir_with(PAIR, KEYS, Some("a httpd\n"));
+    assert_eq!(
+        load_errors(dir.path(), "c"),
+        vec![
+            "DIR/ha.cf:3: this node `c` is not among the nodes (a, b): add it to a `node` line or pass the right --node"
+        ]
+    );
+}
+
+#[test]
+fn serial_keepalive_must_fit_on_the_wire() {
+    let hacf = "auto_failback on\nkeepalive 100us\ndeadtime 1ms\nserial /dev/ttyS0\nnode a b\n";
+    let dir = dir_with(hacf, KEYS, Some(""));
+    // 32 bytes × 10 bits at 19200 baud = 16666.67 µs.
+    assert_eq!(
+        load_errors(dir.path(), "a"),
+        vec![
+            "DIR/ha.cf:2: keepalive 100us is shorter than one serial keepalive takes on the wire at 19200 baud with sha1 auth: keepalive must be at least 16667us with a serial link (line 4), or raise baud"
+        ]
+    );
+    let fast =
+        "auto_failback on\nbaud 460800\nkeepalive 1ms\ndeadtime 3ms\nserial /dev/ttyS0\nnode a b\n";
+    let dir = dir_with(fast, KEYS, Some(""));
+    assert!(config::load_dir(dir.path(), "a").is_ok());
+}
+
+#[test]
+fn missing_files_and_all_files_errors_together() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let errs = load_errors(dir.path(), "a");
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs[0].starts_with("DIR/ha.cf: cannot read: "), "{errs:?}");
+    assert!(
+        errs[1].starts_with("DIR/authkeys: cannot read: "),
+        "{errs:?}"
+    );
+
+    let dir = dir_with(
+        "frobnicate\nbcast eth0\nnode a b\n",
+        "auth 2\n1 crc\n",
+        Some("a 10.0.0.1/40\n"),
+    );
+    assert_eq!(
+        load_errors(dir.path(), "a"),
+        vec![
+            "DIR/ha.cf:1: unknown directive `frobnicate`",
+            "DIR/authkeys:1: `auth 2` names key 2, which is not defined",
+            "DIR/haresources:1: `10.0.0.1/40`: netmask bits `40` must be a number from 0 to 32",
+        ]
+    );
+}
+
+#[test]
+fn missing_haresources_is_a_warning() {
+    let dir = dir_with(PAIR, KEYS, None);
+    let cfg = config::load_dir(dir.path(), "b").expect("valid");
+    assert!(cfg.groups.is_empty());
+    assert_eq!(cfg.peer.as_deref(), Some("a"));
+    assert!(
+        cfg.warnings
+            .warnings()
+            .any(|w| w.message == "no haresources file: this node manages no resource groups")
+    );
+}
