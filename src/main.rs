@@ -111,19 +111,30 @@ fn demo(workdir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             tmp.clone()
         }
     };
-    let cable = twinbeat::pty::PtyCable::open().context("opening the pty pair that stands in for a serial cable")?;
+    let cable = twinbeat::pty::PtyCable::open()
+        .context("opening the pty pair that stands in for a serial cable")?;
     let ends = cable.ends();
-    let nodes = twinbeat::demo::write_configs(&root, [Some(ends[0].as_path()), Some(ends[1].as_path())])
+    let nodes = twinbeat::demo::write_configs(&root, [Some(ends[0]), Some(ends[1])])
         .with_context(|| format!("writing demo configuration under {}", root.display()))?;
-    println!("twinbeat demo: two nodes on loopback UDP and a pty serial pair ({} <-> {})", ends[0].display(), ends[1].display());
+    println!(
+        "twinbeat demo: two nodes on loopback UDP and a pty serial pair ({} <-> {})",
+        ends[0].display(),
+        ends[1].display()
+    );
     let mut code = ExitCode::SUCCESS;
     for n in &nodes {
-        println!("\n=== node {} (config in {}) ===", n.name, n.config_dir.display());
+        println!(
+            "\n=== node {} (config in {}) ===",
+            n.name,
+            n.config_dir.display()
+        );
         if check_config(&n.config_dir, n.name) != ExitCode::SUCCESS {
             code = ExitCode::FAILURE;
         }
     }
-    println!("\n(the beat engine arrives with `twinbeat run`; this demo shows the configuration it will run)");
+    println!(
+        "\n(the beat engine arrives with `twinbeat run`; this demo shows the configuration it will run)"
+    );
     Ok(code)
 }
 

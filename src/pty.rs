@@ -65,7 +65,9 @@ fn make_raw(fd: &OwnedFd) -> io::Result<()> {
 
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
     let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    if flags < 0 || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+    if flags < 0
+        || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0
+    {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -86,7 +88,10 @@ impl PtyCable {
         let a = open_pty()?;
         let b = open_pty()?;
         let paths = [a.path.clone(), b.path.clone()];
-        let masters = [Arc::new(File::from(a.master)), Arc::new(File::from(b.master))];
+        let masters = [
+            Arc::new(File::from(a.master)),
+            Arc::new(File::from(b.master)),
+        ];
         let connected = Arc::new(AtomicBool::new(true));
         let stop = Arc::new(AtomicBool::new(false));
         let relay = {
@@ -143,8 +148,16 @@ fn relay_loop(masters: &[Arc<File>; 2], connected: &AtomicBool, stop: &AtomicBoo
     let mut buf = [0u8; 4096];
     while !stop.load(Ordering::Relaxed) {
         let mut fds = [
-            libc::pollfd { fd: masters[0].as_raw_fd(), events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: masters[1].as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd: masters[0].as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: masters[1].as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         // A short timeout so a stop request is seen without a wake-up fd.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 20) };
@@ -186,7 +199,11 @@ mod tests {
     use std::time::{Duration, Instant};
 
     fn open_end(path: &Path) -> File {
-        let f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap();
         let fd: OwnedFd = f.into();
         make_raw(&fd).unwrap();
         set_nonblocking(&fd).unwrap();
