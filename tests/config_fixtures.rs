@@ -634,3 +634,31 @@ fn missing_haresources_is_a_warning() {
             .any(|w| w.message == "no haresources file: this node manages no resource groups")
     );
 }
+
+#[test]
+fn seed_haresources_line_verbatim_runs_with_its_node_declared() {
+    // The seed's haresources line, untouched, beside the seed's ha.cf with
+    // `node1` among the nodes: the group, its order and its arguments.
+    let dir = install("seed_node1");
+    let cfg = config::load_dir(dir.path(), "node2").expect("valid");
+    assert_eq!(cfg.groups.len(), 1);
+    let g = &cfg.groups[0];
+    assert_eq!(g.home_node, "node1");
+    let shown: Vec<String> = g.resources.iter().map(|r| r.to_string()).collect();
+    assert_eq!(
+        shown,
+        [
+            "IPaddr::192.168.60.200/24/eth0/",
+            "Filesystem::/dev/sdb5::/webdata::ext3",
+            "httpd",
+            "tomcat"
+        ]
+    );
+    let ip = g.resources[0].ip.as_ref().expect("IPaddr is parsed");
+    assert_eq!(ip.addr, Ipv4Addr::new(192, 168, 60, 200));
+    assert_eq!(ip.cidr, Some(24));
+    assert_eq!(ip.iface.as_deref(), Some("eth0"));
+    assert_eq!(ip.broadcast, None);
+    assert_eq!(g.resources[1].script, "Filesystem");
+    assert_eq!(g.resources[1].args, ["/dev/sdb5", "/webdata", "ext3"]);
+}
