@@ -10,11 +10,11 @@
 //! - [`time`]: the monotonic nanosecond clock the engine feeds the core with.
 
 pub mod config;
-pub mod demo;
 pub mod detector;
 pub mod engine;
-pub mod host;
-pub mod pty;
 pub mod state;
 pub mod time;
 pub mod wire;
+pub mod demo;
+pub mod host;
+pub mod pty;
