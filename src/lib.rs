@@ -8,10 +8,15 @@
 //! - [`detector`]: links × peers → liveness events, in virtual time.
 //! - [`state`]: the generation number kept on disk (replay protection).
 //! - [`time`]: the monotonic nanosecond clock the engine feeds the core with.
+//! - [`engine`]: the only place with I/O: links and the io_uring / poll
+//!   backends the beat loop runs on.
+//! - [`demo`], [`pty`], [`host`]: the embedded demo pair, a pty serial cable,
+//!   facts about this host.
 
 pub mod config;
 pub mod demo;
 pub mod detector;
+pub mod engine;
 pub mod host;
 pub mod pty;
 pub mod state;
