@@ -3,6 +3,23 @@
 //! Identities on the wire are 16-bit hashes so that a serial keepalive fits
 //! in 32 bytes: [`node_id`] of a node's (lowercased) name and [`cluster_id`]
 //! of the cluster's name. Configuration refuses a pair whose ids collide.
+//!
+//! - [`frame`]: the frame layout (documented field by field), `encode` and
+//!   checked `decode`, drop reasons and their counters.
+//! - [`auth`]: the [`KeyRing`] that signs and verifies tags.
+//! - [`serial`]: COBS framing on a byte stream and the [`serial::Deframer`].
+//! - [`echo`]: the timestamp/echo arithmetic that yields a link's RTT.
+
+pub mod auth;
+pub mod echo;
+pub mod frame;
+pub mod serial;
+
+pub use auth::{KeyRing, KeyRingError, Tag};
+pub use frame::{
+    Decoded, DropCounters, DropReason, EncodeError, Header, HoldState, MAX_FRAME_LEN, MessageType,
+    NodeStatus, decode, encode,
+};
 
 use crate::config::authkeys::AuthMethod;
 
