@@ -183,7 +183,8 @@ fn first_contact_brings_links_up_and_peer_alive() {
     h.run_for(3 * KEEPALIVE + LATENCY);
     let first_rx = START + KEEPALIVE + LATENCY;
     assert_eq!(
-        h.find(|e| matches!(e, Event::PeerAlive { .. })).map(|(_, e)| e),
+        h.find(|e| matches!(e, Event::PeerAlive { .. }))
+            .map(|(_, e)| e),
         Some(Event::PeerAlive {
             peer: P,
             at: first_rx,
@@ -196,7 +197,13 @@ fn first_contact_brings_links_up_and_peer_alive() {
         assert_eq!(h.det.link(P, LinkId(l)).expect("link").frames_received, 3);
     }
     assert_eq!(
-        h.count(|e| matches!(e, Event::PeerStatusChanged { status: PeerStatus::Active, .. })),
+        h.count(|e| matches!(
+            e,
+            Event::PeerStatusChanged {
+                status: PeerStatus::Active,
+                ..
+            }
+        )),
         1
     );
     assert_eq!(h.liveness(), Liveness::Alive);
@@ -368,7 +375,10 @@ fn a_shared_stall_with_no_frames_waits_for_deadtime_of_awake_time() {
     h.run_for(3 * DEADTIME);
     let (seen, _) = h.find(is_dead).expect("dead in the end");
     let awake_needed = DEADTIME - awake_silence_before - threshold;
-    assert!(seen >= woke + awake_needed, "not before deadtime of awake time");
+    assert!(
+        seen >= woke + awake_needed,
+        "not before deadtime of awake time"
+    );
     assert!(seen < woke + awake_needed + TICK);
 }
 
@@ -454,7 +464,10 @@ fn a_sequence_roll_is_a_continuation_not_a_restart() {
     assert_eq!(h.count(|e| matches!(e, Event::PeerRestarted { .. })), 0);
     assert_eq!(h.det.peer(P).and_then(|v| v.generation), Some(8));
     assert_eq!(h.det.link(P, LinkId(0)).map(|s| s.lost), Some(0));
-    assert_eq!(h.det.link(P, LinkId(0)).map(|s| s.frames_received), Some(10));
+    assert_eq!(
+        h.det.link(P, LinkId(0)).map(|s| s.frames_received),
+        Some(10)
+    );
     assert!(h.rejected.is_empty());
 }
 
@@ -504,8 +517,14 @@ fn a_reordered_frame_is_late_and_takes_its_loss_back() {
     let now = h.now;
     assert_eq!(h.det.on_arrival(&frame(base.seq + 2, now), now), Ok(()));
     assert_eq!(h.det.link(P, base.link).map(|s| s.lost), Some(1));
-    assert_eq!(h.det.on_arrival(&frame(base.seq + 1, now), now), Err(Rejected::Late));
-    assert_eq!(h.det.on_arrival(&frame(base.seq + 1, now), now), Err(Rejected::Replay));
+    assert_eq!(
+        h.det.on_arrival(&frame(base.seq + 1, now), now),
+        Err(Rejected::Late)
+    );
+    assert_eq!(
+        h.det.on_arrival(&frame(base.seq + 1, now), now),
+        Err(Rejected::Replay)
+    );
     let stats = h.det.link(P, base.link).expect("link");
     assert_eq!((stats.lost, stats.reordered, stats.duplicates), (0, 1, 1));
 }
@@ -519,12 +538,18 @@ fn rtt_and_jitter_are_recorded_with_known_values() {
     let stats = h.det.link(P, LinkId(0)).expect("link");
     let within = |value: u64, expected: u64| value.abs_diff(expected) * 1_000 <= expected;
     assert!(stats.rtt.len() >= 40);
-    assert!(within(stats.rtt.value_at_quantile(0.5), 40 * NANOS_PER_MICRO));
+    assert!(within(
+        stats.rtt.value_at_quantile(0.5),
+        40 * NANOS_PER_MICRO
+    ));
     assert!(within(
         stats.interarrival.value_at_quantile(0.5),
         KEEPALIVE + 200 * NANOS_PER_MICRO
     ));
-    assert!(within(stats.jitter.value_at_quantile(0.5), 200 * NANOS_PER_MICRO));
+    assert!(within(
+        stats.jitter.value_at_quantile(0.5),
+        200 * NANOS_PER_MICRO
+    ));
     assert_eq!(stats.rtt_implausible, 0);
 }
 

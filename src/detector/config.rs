@@ -143,14 +143,36 @@ mod tests {
     fn rejects_unusable_values() {
         let good = DetectorConfig::new(100, 1_000, 1, 1);
         let cases = [
-            DetectorConfig { keepalive: 0, ..good },
-            DetectorConfig { deadtime: 100, ..good },
-            DetectorConfig { warntime: 0, ..good },
-            DetectorConfig { initdead: 0, ..good },
-            DetectorConfig { stall_threshold: 1_000, ..good },
-            DetectorConfig { stall_threshold: 0, ..good },
+            DetectorConfig {
+                keepalive: 0,
+                ..good
+            },
+            DetectorConfig {
+                deadtime: 100,
+                ..good
+            },
+            DetectorConfig {
+                warntime: 0,
+                ..good
+            },
+            DetectorConfig {
+                initdead: 0,
+                ..good
+            },
+            DetectorConfig {
+                stall_threshold: 1_000,
+                ..good
+            },
+            DetectorConfig {
+                stall_threshold: 0,
+                ..good
+            },
             DetectorConfig { peers: 257, ..good },
-            DetectorConfig { peers: 64, links: 64, ..good },
+            DetectorConfig {
+                peers: 64,
+                links: 64,
+                ..good
+            },
         ];
         for cfg in cases {
             assert!(cfg.validate().is_err(), "{cfg:?} should be refused");

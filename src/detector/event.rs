@@ -13,7 +13,11 @@ use crate::time::Nanos;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// First accepted frame on a link, or first after it went down.
-    LinkUp { peer: PeerId, link: LinkId, at: Nanos },
+    LinkUp {
+        peer: PeerId,
+        link: LinkId,
+        at: Nanos,
+    },
     /// The link was silent for deadtime (only for a link that was up).
     LinkDown {
         peer: PeerId,

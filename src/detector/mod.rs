@@ -429,10 +429,7 @@ impl Detector {
                 }
             }
         }
-        let keep_awake = self
-            .clock
-            .now_real()
-            .saturating_add(self.clock.threshold());
+        let keep_awake = self.clock.now_real().saturating_add(self.clock.threshold());
         earliest.map(|awake| self.clock.real_when(awake).min(keep_awake))
     }
 

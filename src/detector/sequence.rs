@@ -149,7 +149,11 @@ impl CounterWindow {
         match self.highest.filter(|_| self.run == run) {
             Some(highest) if counter > highest => {
                 let step = counter - highest;
-                self.seen = if step >= 64 { 1 } else { (self.seen << step) | 1 };
+                self.seen = if step >= 64 {
+                    1
+                } else {
+                    (self.seen << step) | 1
+                };
                 self.highest = Some(counter);
             }
             Some(highest) => {
@@ -235,7 +239,11 @@ mod tests {
         assert_eq!(w.check(100, 0), Check::Stale);
         let mut fresh = CounterWindow::default();
         fresh.record(10, 0);
-        assert_eq!(fresh.check(8, 0), Check::Stale, "below the link's first counter");
+        assert_eq!(
+            fresh.check(8, 0),
+            Check::Stale,
+            "below the link's first counter"
+        );
     }
 
     #[test]
