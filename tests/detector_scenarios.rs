@@ -225,8 +225,8 @@ fn real_death_is_declared_at_last_heard_plus_deadtime() {
         unreachable!()
     };
     assert_eq!(at, last_rx + WARNTIME);
-    assert!(seen_warn >= at && seen_warn < at + TICK);
-    assert!(silent_for >= WARNTIME && silent_for < WARNTIME + TICK);
+    assert!((at..at + TICK).contains(&seen_warn));
+    assert!((WARNTIME..WARNTIME + TICK).contains(&silent_for));
 
     let (seen_dead, dead) = h.find(is_dead).expect("declared dead");
     assert_eq!(
@@ -237,7 +237,7 @@ fn real_death_is_declared_at_last_heard_plus_deadtime() {
             last_heard: Some(last_rx)
         }
     );
-    assert!(seen_dead >= last_rx + DEADTIME && seen_dead < last_rx + DEADTIME + TICK);
+    assert!((last_rx + DEADTIME..last_rx + DEADTIME + TICK).contains(&seen_dead));
     for l in 0..LINKS as u8 {
         assert_eq!(h.count(is_link_down(l)), 1);
     }
