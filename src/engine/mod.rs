@@ -1,7 +1,9 @@
-//! The engine: the only part of twinbeat that does I/O.
+//! The engine: the only place with I/O.
 //!
-//! [`links`] opens the media named in ha.cf (UDP sockets, serial ports) and
-//! [`io`] drives them from the beat thread, with io_uring or a poll fallback.
+//! - [`links`]: opening UDP sockets and serial ports as ha.cf describes them.
+//! - [`io`]: the io_uring backend and its epoll fallback.
+//! - [`status`]: the snapshot a running node reports.
 
 pub mod io;
 pub mod links;
+pub mod status;
