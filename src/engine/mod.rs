@@ -6,4 +6,5 @@
 
 pub mod io;
 pub mod links;
+pub mod plan;
 pub mod status;
