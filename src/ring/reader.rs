@@ -70,7 +70,12 @@ impl<T: Pod> Reader<T> {
         let expected = h.consumer.next_expected_seq.load(Ordering::Acquire);
         let write = h.producer.write_index.load(Ordering::Acquire);
         let next_seq = h.producer.next_seq.load(Ordering::Acquire);
-        if write.wrapping_sub(read) > layout.capacity {
+        // Indices are monotonic and never wrap in practice (2^64 records), so
+        // a read index ahead of the write index is damage, not wraparound.
+        if write
+            .checked_sub(read)
+            .is_none_or(|unread| unread > layout.capacity)
+        {
             return Err(RingError::Corrupt(
                 "saved read index is not within one ring of the write index",
             ));
@@ -127,7 +132,9 @@ impl<T: Pod> Reader<T> {
         // slots below it are fully written before we read them.
         let write = h.producer.write_index.load(Ordering::Acquire);
         loop {
-            let available = write.wrapping_sub(self.read);
+            let available = write
+                .checked_sub(self.read)
+                .ok_or(RingError::Corrupt("write index went backwards"))?;
             if available == 0 {
                 return self.at_empty(next_seq);
             }

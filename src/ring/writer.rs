@@ -94,7 +94,11 @@ impl<T: Pod> Writer<T> {
         let write = h.producer.write_index.load(Ordering::Acquire);
         let read = h.consumer.read_index.load(Ordering::Acquire);
         let next_seq = h.producer.next_seq.load(Ordering::Acquire);
-        if write.wrapping_sub(read) > wanted.capacity || next_seq < write {
+        if write
+            .checked_sub(read)
+            .is_none_or(|unread| unread > wanted.capacity)
+            || next_seq < write
+        {
             tracing::warn!(path = %path.display(), "ring file indices inconsistent; replacing it");
             return Ok(None);
         }
