@@ -114,6 +114,8 @@ impl<T: Pod> Reader<T> {
     ///
     /// Never blocks. An error means the shared state is inconsistent; the
     /// consumer should [`resync`](Self::resync) and ask for full state.
+    // Not an Iterator: `Empty` is "not yet", not the end of a sequence.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Next<T>, RingError> {
         let h = self.map.header();
         let epoch = h.meta.epoch.load(Ordering::Acquire);
