@@ -10,11 +10,11 @@
 //! - [`time`]: the monotonic nanosecond clock the engine feeds the core with.
 
 pub mod config;
-pub mod demo;
 pub mod detector;
-pub mod host;
-pub mod pty;
-pub mod ring;
 pub mod state;
 pub mod time;
 pub mod wire;
+pub mod demo;
+pub mod host;
+pub mod pty;
+pub mod ring;
