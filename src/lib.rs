@@ -8,6 +8,8 @@
 //! - [`detector`]: links × peers → liveness events, in virtual time.
 //! - [`state`]: the generation number kept on disk (replay protection).
 //! - [`time`]: the monotonic nanosecond clock the engine feeds the core with.
+//! - [`ring`]: the lock-free shared-memory ring that carries detector
+//!   events to the takeover process.
 //! - [`engine`]: the only place with I/O: links and the io_uring / poll
 //!   backends the beat loop runs on.
 //! - [`demo`], [`pty`], [`host`]: the embedded demo pair, a pty serial cable,
@@ -19,6 +21,7 @@ pub mod detector;
 pub mod engine;
 pub mod host;
 pub mod pty;
+pub mod ring;
 pub mod state;
 pub mod time;
 pub mod wire;
