@@ -5,6 +5,7 @@
 //! - [`status`]: the snapshot a running node reports.
 
 pub mod io;
+pub mod events;
 pub mod links;
 pub mod plan;
 pub mod status;

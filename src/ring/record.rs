@@ -18,7 +18,7 @@ pub struct EventRecord {
     pub value: u64,
     /// What happened; the numbering belongs to the detector.
     pub kind: u16,
-    /// The peer concerned (`wire::node_id`).
+    /// The peer concerned (the detector's `PeerId`).
     pub node: u16,
     /// The link concerned, or `u16::MAX` for "all links".
     pub link: u16,

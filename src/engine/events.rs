@@ -1,0 +1,161 @@
+//! Detector events as ring records and back: the one place that numbers
+//! event kinds for the shared-memory ring.
+//!
+//! `value` carries each kind's payload: a time in ns (last heard, silence),
+//! a generation, both generations of a restart (old << 32 | new), or a
+//! status code. A record of an unknown kind, or with a field out of range,
+//! decodes to `None`: the consumer never trusts shared memory blindly.
+
+use crate::detector::{Event, LinkId, PeerId, PeerStatus};
+use crate::ring::EventRecord;
+
+pub const KIND_LINK_UP: u16 = 1;
+pub const KIND_LINK_DOWN: u16 = 2;
+pub const KIND_PEER_ALIVE: u16 = 3;
+pub const KIND_PEER_WARN: u16 = 4;
+pub const KIND_PEER_DEAD: u16 = 5;
+pub const KIND_PEER_RESTARTED: u16 = 6;
+pub const KIND_PEER_STATUS: u16 = 7;
+
+/// `link` of a record that concerns no single link.
+pub const NO_LINK: u16 = u16::MAX;
+/// `value` of a PeerDead whose peer was never heard.
+pub const NEVER_HEARD: u64 = u64::MAX;
+
+fn status_code(s: PeerStatus) -> u64 {
+    match s {
+        PeerStatus::Init => 0,
+        PeerStatus::Up => 1,
+        PeerStatus::Active => 2,
+        PeerStatus::Dead => 3,
+    }
+}
+
+fn status_of(code: u64) -> Option<PeerStatus> {
+    Some(match code {
+        0 => PeerStatus::Init,
+        1 => PeerStatus::Up,
+        2 => PeerStatus::Active,
+        3 => PeerStatus::Dead,
+        _ => return None,
+    })
+}
+
+/// Encodes a detector event as a ring record.
+pub fn to_record(ev: &Event) -> EventRecord {
+    let peer = u16::from(ev.peer().0);
+    let (kind, link, value) = match *ev {
+        Event::LinkUp { link, .. } => (KIND_LINK_UP, u16::from(link.0), 0),
+        Event::LinkDown {
+            link, last_heard, ..
+        } => (KIND_LINK_DOWN, u16::from(link.0), last_heard),
+        Event::PeerAlive { generation, .. } => (KIND_PEER_ALIVE, NO_LINK, u64::from(generation)),
+        Event::PeerWarn { silent_for, .. } => (KIND_PEER_WARN, NO_LINK, silent_for),
+        Event::PeerDead { last_heard, .. } => {
+            (KIND_PEER_DEAD, NO_LINK, last_heard.unwrap_or(NEVER_HEARD))
+        }
+        Event::PeerRestarted {
+            old_generation,
+            new_generation,
+            ..
+        } => (
+            KIND_PEER_RESTARTED,
+            NO_LINK,
+            (u64::from(old_generation) << 32) | u64::from(new_generation),
+        ),
+        Event::PeerStatusChanged { status, .. } => (KIND_PEER_STATUS, NO_LINK, status_code(status)),
+    };
+    EventRecord {
+        at: ev.at(),
+        value,
+        kind,
+        node: peer,
+        link,
+        flags: 0,
+    }
+}
+
+/// Decodes a ring record; `None` for anything this build does not know.
+pub fn from_record(r: &EventRecord) -> Option<Event> {
+    let peer = PeerId(u8::try_from(r.node).ok()?);
+    let at = r.at;
+    let link = || u8::try_from(r.link).ok().map(LinkId);
+    Some(match r.kind {
+        KIND_LINK_UP => Event::LinkUp {
+            peer,
+            link: link()?,
+            at,
+        },
+        KIND_LINK_DOWN => Event::LinkDown {
+            peer,
+            link: link()?,
+            at,
+            last_heard: r.value,
+        },
+        KIND_PEER_ALIVE => Event::PeerAlive {
+            peer,
+            at,
+            generation: u32::try_from(r.value).ok()?,
+        },
+        KIND_PEER_WARN => Event::PeerWarn {
+            peer,
+            at,
+            silent_for: r.value,
+        },
+        KIND_PEER_DEAD => Event::PeerDead {
+            peer,
+            at,
+            last_heard: (r.value != NEVER_HEARD).then_some(r.value),
+        },
+        KIND_PEER_RESTARTED => Event::PeerRestarted {
+            peer,
+            at,
+            old_generation: (r.value >> 32) as u32,
+            new_generation: r.value as u32,
+        },
+        KIND_PEER_STATUS => Event::PeerStatusChanged {
+            peer,
+            at,
+            status: status_of(r.value)?,
+        },
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn every_kind() -> Vec<Event> {
+        let (peer, link) = (PeerId(0), LinkId(3));
+        vec![
+            Event::LinkUp { peer, link, at: 5 },
+            Event::LinkDown { peer, link, at: 6, last_heard: 2 },
+            Event::PeerAlive { peer, at: 7, generation: 9 },
+            Event::PeerWarn { peer, at: 8, silent_for: 300 },
+            Event::PeerDead { peer, at: 9, last_heard: Some(4) },
+            Event::PeerDead { peer, at: 9, last_heard: None },
+            Event::PeerRestarted { peer, at: 10, old_generation: 3, new_generation: 4 },
+            Event::PeerStatusChanged { peer, at: 11, status: PeerStatus::Active },
+        ]
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        for ev in every_kind() {
+            assert_eq!(from_record(&to_record(&ev)), Some(ev));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_records_never_panic(at: u64, value: u64, kind in 0u16..10, node: u16, link: u16) {
+            let r = EventRecord { at, value, kind, node, link, flags: 0 };
+            if let Some(ev) = from_record(&r) {
+                prop_assert_eq!(from_record(&to_record(&ev)), Some(ev));
+                prop_assert_eq!(ev.at(), at);
+            }
+        }
+    }
+}
