@@ -12,6 +12,7 @@
 //!   events to the takeover process.
 //! - [`engine`]: the only place with I/O: links and the io_uring / poll
 //!   backends the beat loop runs on.
+//! - [`takeover`]: the separate process that consumes detector events.
 //! - [`demo`], [`pty`], [`host`]: the embedded demo pair, a pty serial cable,
 //!   facts about this host.
 
@@ -23,5 +24,6 @@ pub mod host;
 pub mod pty;
 pub mod ring;
 pub mod state;
+pub mod takeover;
 pub mod time;
 pub mod wire;

@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use twinbeat::config;
+use twinbeat::engine::daemon::{self, RunOptions};
+use twinbeat::engine::io::BackendKind;
 
 /// twinbeat: a high-availability heartbeat engine for a pair of servers.
 ///
@@ -41,6 +43,48 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         node: Option<String>,
     },
+    /// Run the heartbeat daemon until SIGTERM or SIGINT.
+    ///
+    /// Reads the configuration (the same checks as check-config), takes a new
+    /// generation number (kept in the state dir, fsync'd), opens every link in
+    /// ha.cf and sends keepalives on all of them from one pinned thread. The
+    /// detector's events go to the takeover process through a shared-memory
+    /// ring. SIGHUP re-reads authkeys (new keys take effect at once) and
+    /// reports what in ha.cf would need a restart.
+    Run {
+        /// Directory holding ha.cf, authkeys and haresources.
+        #[arg(long, value_name = "DIR", default_value = "/etc/ha.d")]
+        dir: PathBuf,
+        /// This node's name; one of ha.cf's `node` names. Default: `uname -n`.
+        #[arg(long, value_name = "NAME")]
+        node: Option<String>,
+        /// Where the generation number is kept (overrides ha.cf's state_dir,
+        /// default /var/lib/twinbeat).
+        #[arg(long, value_name = "D")]
+        state_dir: Option<PathBuf>,
+        /// Where the control socket, pid file and event ring live (overrides
+        /// ha.cf's run_dir, default /run/twinbeat).
+        #[arg(long, value_name = "D")]
+        run_dir: Option<PathBuf>,
+        /// I/O backend: io_uring, the epoll fallback, or auto (io_uring where
+        /// the kernel allows it; the reason is logged when it does not).
+        #[arg(long, value_name = "KIND", default_value = "auto", value_parser = ["auto", "uring", "poll"])]
+        io: String,
+        /// Do not start the takeover process (measure the beat path alone).
+        #[arg(long)]
+        no_agent: bool,
+    },
+    /// The takeover process. Started and supervised by `twinbeat run`, which
+    /// hands it the event ring; not meant to be run by hand.
+    #[command(hide = true)]
+    Agent {
+        #[arg(long, value_name = "DIR", default_value = "/etc/ha.d")]
+        dir: PathBuf,
+        #[arg(long, value_name = "NAME")]
+        node: Option<String>,
+        #[arg(long, value_name = "D")]
+        run_dir: PathBuf,
+    },
     /// Show the embedded two-node demo pair (alpha and bravo on loopback UDP
     /// and a pty pair) and its effective configuration.
     Demo {
@@ -68,19 +112,53 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::CheckConfig { dir, node } => {
-            let node = match node {
-                Some(n) => n,
-                None => twinbeat::host::node_name().context("reading this host's name")?,
-            };
+            let node = node_or_host(node)?;
             Ok(check_config(&dir, &node))
         }
+        Command::Run {
+            dir,
+            node,
+            state_dir,
+            run_dir,
+            io,
+            no_agent,
+        } => {
+            let node = node_or_host(node)?;
+            let io = match io.as_str() {
+                "uring" => BackendKind::Uring,
+                "poll" => BackendKind::Poll,
+                _ => BackendKind::Auto,
+            };
+            daemon::run(RunOptions {
+                dir,
+                node,
+                state_dir,
+                run_dir,
+                io,
+                no_agent,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Agent { dir, node, run_dir } => {
+            let node = node_or_host(node)?;
+            twinbeat::takeover::run_agent(&twinbeat::takeover::AgentOptions { dir, node, run_dir })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { workdir } => demo(workdir),
+    }
+}
+
+fn node_or_host(node: Option<String>) -> anyhow::Result<String> {
+    match node {
+        Some(n) => Ok(n),
+        None => twinbeat::host::node_name().context("reading this host's name"),
     }
 }
 

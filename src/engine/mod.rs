@@ -5,6 +5,8 @@
 //! - [`status`]: the snapshot a running node reports.
 
 pub mod io;
+pub mod beat;
+pub mod daemon;
 pub mod events;
 pub mod links;
 pub mod plan;

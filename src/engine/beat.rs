@@ -1,0 +1,506 @@
+//! The beat loop: one thread that sends a keepalive on every link at
+//! absolute deadlines, receives from every link, and feeds the detector.
+//!
+//! Each turn: wait (io_uring or epoll) until the next keepalive or detector
+//! deadline, handling everything that has arrived — decode, authenticate,
+//! replay-check, hand to the detector, publish its events — then tick the
+//! detector (after the drain, so a local stall never outruns the queued
+//! evidence that the peer is alive), then send the keepalive round if due.
+//!
+//! Nothing here allocates per frame, takes a lock, or blocks on anything but
+//! the backend's wait. Events leave through an [`EventSink`] (the shared
+//! memory ring); requests from the control thread (status snapshots, new
+//! keys) come through bounded channels polled once per turn.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam::channel::{Receiver, Sender};
+
+use crate::detector::{Arrival, Detector, Event, LinkId, Liveness, PeerId, PeerStatus, Rejected};
+use crate::engine::io::{Backend, Completion};
+use crate::engine::plan::BeatPlan;
+use crate::engine::status::{
+    IoSnapshot, LinkSnapshot, NodeSnapshot, PeerSnapshot, Percentiles, Snapshot,
+};
+use crate::time::{Nanos, monotonic_ns};
+use crate::wire::frame::MAX_FRAME_LEN;
+use crate::wire::serial::{Deframer, max_framed_len};
+use crate::wire::{
+    DropCounters, DropReason, Header, HoldState, KeyRing, MessageType, NodeStatus, decode, echo,
+    encode,
+};
+
+/// Where the loop's detector events go (the event ring in the daemon, a
+/// vector in tests). Called on the beat thread: must not block.
+pub trait EventSink {
+    fn publish(&mut self, event: &Event);
+    /// End of a batch: wake the consumer if it sleeps.
+    fn flush(&mut self) {}
+}
+
+impl EventSink for Vec<Event> {
+    fn publish(&mut self, event: &Event) {
+        self.push(*event);
+    }
+}
+
+/// A request from the control thread for a status snapshot.
+pub struct SnapshotRequest {
+    pub reply: Sender<Snapshot>,
+}
+
+/// How the loop is steered from outside the beat thread.
+pub struct Controls {
+    pub stop: Arc<AtomicBool>,
+    pub snapshots: Receiver<SnapshotRequest>,
+    /// New keys after a SIGHUP re-read of authkeys.
+    pub keys: Receiver<KeyRing>,
+}
+
+/// Facts for status output that the loop does not use itself.
+#[derive(Debug, Clone)]
+pub struct LoopInfo {
+    pub link_labels: Vec<String>,
+    pub link_lines: Vec<usize>,
+    pub io_fallback_reason: Option<String>,
+    pub pid: u32,
+}
+
+/// Receive-side state of a serial link.
+struct SerialRx {
+    deframer: Deframer,
+    last_rx: Nanos,
+    /// A silence longer than this ends any partial frame: the rest of a frame
+    /// cut mid-way never comes, and must not swallow the next one.
+    gap: Nanos,
+}
+
+/// Everything but the backend, so the backend's wait can borrow it.
+struct Core {
+    node_id: u16,
+    peer_id: Option<u16>,
+    cluster_id: u16,
+    keepalive: Nanos,
+    keys: KeyRing,
+    detector: Detector,
+    drops: Vec<DropCounters>,
+    send_errors: Vec<u64>,
+    serial: Vec<Option<SerialRx>>,
+    generation: u32,
+    sequence: u32,
+    status: NodeStatus,
+    hold: HoldState,
+    next_send: Nanos,
+    started: Nanos,
+    late_sends: u64,
+    skipped_sends: u64,
+    worst_lateness: Nanos,
+    frame_buf: [u8; MAX_FRAME_LEN],
+    serial_buf: [u8; 64],
+    node_name: String,
+    peer_name: Option<String>,
+    info: LoopInfo,
+}
+
+/// The loop, generic over its I/O backend.
+pub struct BeatLoop<B: Backend> {
+    backend: B,
+    core: Core,
+}
+
+/// The peer of a pair; the detector indexes peers and a pair has one.
+const PEER: PeerId = PeerId(0);
+
+impl<B: Backend> BeatLoop<B> {
+    /// Builds the loop; `serial_gap[i]` is `Some(gap)` for serial links.
+    pub fn new(
+        plan: &BeatPlan,
+        backend: B,
+        keys: KeyRing,
+        generation: u32,
+        serial_gap: &[Option<Nanos>],
+        info: LoopInfo,
+        now: Nanos,
+    ) -> Result<Self, crate::detector::ConfigError> {
+        let links = plan.links.len();
+        let detector = Detector::new(plan.detector.clone(), now)?;
+        let serial = (0..links)
+            .map(|i| {
+                serial_gap.get(i).copied().flatten().map(|gap| SerialRx {
+                    deframer: Deframer::new(),
+                    last_rx: now,
+                    gap,
+                })
+            })
+            .collect();
+        Ok(Self {
+            backend,
+            core: Core {
+                node_id: plan.node_id,
+                peer_id: plan.peer_id,
+                cluster_id: plan.cluster_id,
+                keepalive: plan.keepalive,
+                keys,
+                detector,
+                drops: vec![DropCounters::new(); links],
+                send_errors: vec![0; links],
+                serial,
+                generation,
+                sequence: 0,
+                status: NodeStatus::Init,
+                hold: HoldState::default(),
+                next_send: now,
+                started: now,
+                late_sends: 0,
+                skipped_sends: 0,
+                worst_lateness: 0,
+                frame_buf: [0; MAX_FRAME_LEN],
+                serial_buf: [0; 64],
+                node_name: plan.node_name.clone(),
+                peer_name: plan.peer_name.clone(),
+                info,
+            },
+        })
+    }
+
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// Runs until `controls.stop` is set. Returns the backend's fatal error,
+    /// if any.
+    pub fn run(&mut self, controls: &Controls, sink: &mut impl EventSink) -> std::io::Result<()> {
+        while !controls.stop.load(Ordering::Relaxed) {
+            self.turn(sink)?;
+            self.serve_controls(controls);
+        }
+        Ok(())
+    }
+
+    /// One turn: wait and drain, tick, send if due.
+    pub fn turn(&mut self, sink: &mut impl EventSink) -> std::io::Result<()> {
+        let deadline = self.core.next_deadline();
+        let core = &mut self.core;
+        self.backend.wait(deadline, |c| core.on_completion(c, sink))?;
+        let now = monotonic_ns();
+        self.core.detector.on_tick(now);
+        self.core.publish(sink);
+        self.core.update_own_status();
+        let now = monotonic_ns();
+        if now >= self.core.next_send {
+            self.core.send_round(&mut self.backend, now);
+        }
+        sink.flush();
+        Ok(())
+    }
+
+    fn serve_controls(&mut self, controls: &Controls) {
+        while let Ok(keys) = controls.keys.try_recv() {
+            self.core.keys = keys;
+        }
+        while let Ok(req) = controls.snapshots.try_recv() {
+            let snap = self.snapshot(monotonic_ns());
+            let _ = req.reply.try_send(snap);
+        }
+    }
+
+    /// The status of this node now (allocates: control path only).
+    pub fn snapshot(&self, now: Nanos) -> Snapshot {
+        self.core.snapshot(&self.backend, now)
+    }
+
+    /// Test hook: the detector's view.
+    pub fn detector(&self) -> &Detector {
+        &self.core.detector
+    }
+
+    /// Drop counters of a link.
+    pub fn drops(&self, link: usize) -> Option<&DropCounters> {
+        self.core.drops.get(link)
+    }
+}
+
+fn peer_status(s: NodeStatus) -> PeerStatus {
+    match s {
+        NodeStatus::Init => PeerStatus::Init,
+        NodeStatus::Up => PeerStatus::Up,
+        NodeStatus::Active => PeerStatus::Active,
+        NodeStatus::Leaving => PeerStatus::Dead,
+    }
+}
+
+fn status_word(s: NodeStatus) -> &'static str {
+    match s {
+        NodeStatus::Init => "init",
+        NodeStatus::Up => "up",
+        NodeStatus::Active => "active",
+        NodeStatus::Leaving => "dead",
+    }
+}
+
+impl Core {
+    fn next_deadline(&self) -> Nanos {
+        match self.detector.next_deadline() {
+            Some(d) => d.min(self.next_send),
+            None => self.next_send,
+        }
+    }
+
+    fn on_completion(&mut self, c: Completion<'_>, sink: &mut impl EventSink) {
+        match c {
+            Completion::Datagram {
+                link,
+                bytes,
+                rx_time,
+            } => {
+                self.on_frame(link, bytes, rx_time);
+                self.publish(sink);
+            }
+            Completion::SerialBytes {
+                link,
+                bytes,
+                rx_time,
+            } => {
+                let Some(Some(rx)) = self.serial.get_mut(link) else {
+                    return;
+                };
+                if rx_time.saturating_sub(rx.last_rx) > rx.gap {
+                    rx.deframer.discard_partial();
+                }
+                rx.last_rx = rx_time;
+                // The deframer lends each frame only during its callback, and
+                // on_frame needs the rest of self: move the deframer out for
+                // the call (a 1 KiB copy, only on serial reads).
+                let mut deframer = std::mem::take(&mut rx.deframer);
+                deframer.push(bytes, |frame| self.on_frame(link, frame, rx_time));
+                if let Some(Some(rx)) = self.serial.get_mut(link) {
+                    rx.deframer = deframer;
+                }
+                self.publish(sink);
+            }
+            Completion::LinkError { link, error } => {
+                if let Some(n) = self.send_errors.get_mut(link) {
+                    *n += 1;
+                }
+                tracing::debug!(link, %error, "link error");
+            }
+            Completion::Timer => {}
+        }
+    }
+
+    fn on_frame(&mut self, link: usize, bytes: &[u8], rx_time: Nanos) {
+        let Some(drops) = self.drops.get_mut(link) else {
+            return;
+        };
+        let decoded = match decode(bytes, &self.keys, self.cluster_id) {
+            Ok(d) => d,
+            Err(reason) => {
+                drops.record(reason);
+                return;
+            }
+        };
+        let h = decoded.header;
+        if h.node == self.node_id {
+            drops.record(DropReason::OwnFrame);
+            return;
+        }
+        if Some(h.node) != self.peer_id {
+            // Our cluster id and keys, but a node this pair does not have.
+            drops.record(DropReason::ForeignCluster);
+            return;
+        }
+        // Every message type carries the keepalive fields, so any
+        // authenticated frame from the peer proves it alive.
+        let arrival = Arrival {
+            peer: PEER,
+            link: LinkId(link as u8),
+            generation: h.generation,
+            seq: h.sequence,
+            tx_ts: h.tx_timestamp,
+            echo_ts: h.echo,
+            peer_status: peer_status(h.status),
+            rx_time,
+        };
+        match self.detector.on_arrival(&arrival, monotonic_ns()) {
+            Ok(()) | Err(Rejected::Late) => {}
+            Err(Rejected::Replay) => drops.record(DropReason::Replay),
+            Err(Rejected::UnknownPeer(_) | Rejected::UnknownLink(_)) => {
+                drops.record(DropReason::ForeignCluster)
+            }
+        }
+    }
+
+    fn publish(&mut self, sink: &mut impl EventSink) {
+        while let Some(ev) = self.detector.poll_event() {
+            sink.publish(&ev);
+        }
+    }
+
+    /// init until the peer is first heard or given up on, then up. Active
+    /// (holding resources) is the takeover layer's to set.
+    fn update_own_status(&mut self) {
+        if self.status == NodeStatus::Init {
+            let settled = match self.detector.peer(PEER) {
+                Some(p) => p.liveness != Liveness::Pending,
+                None => true,
+            };
+            if settled {
+                self.status = NodeStatus::Up;
+            }
+        }
+    }
+
+    fn send_round(&mut self, backend: &mut impl Backend, now: Nanos) {
+        let lateness = now - self.next_send;
+        self.worst_lateness = self.worst_lateness.max(lateness);
+        if lateness > self.keepalive / 2 {
+            self.late_sends += 1;
+        }
+        for link in 0..self.drops.len() {
+            let header = Header {
+                message_type: MessageType::KEEPALIVE,
+                status: self.status,
+                hold: self.hold,
+                node: self.node_id,
+                cluster: self.cluster_id,
+                generation: self.generation,
+                sequence: self.sequence,
+                tx_timestamp: echo::timestamp(now),
+                echo: self.detector.echo_for(PEER, LinkId(link as u8), now),
+            };
+            let Ok(len) = encode(&header, &[], &self.keys, &mut self.frame_buf) else {
+                self.send_errors[link] += 1;
+                continue;
+            };
+            let bytes = if self.serial[link].is_some() {
+                match crate::wire::serial::encode(&self.frame_buf[..len], &mut self.serial_buf) {
+                    Ok(n) => &self.serial_buf[..n],
+                    Err(_) => {
+                        self.send_errors[link] += 1;
+                        continue;
+                    }
+                }
+            } else {
+                &self.frame_buf[..len]
+            };
+            match backend.send(link, bytes) {
+                Ok(()) => self.detector.note_sent(LinkId(link as u8), now),
+                Err(_) => self.send_errors[link] += 1,
+            }
+        }
+        self.advance_sequence();
+        self.next_send += self.keepalive;
+        if self.next_send <= now {
+            // A stall longer than a keepalive: the missed rounds are skipped
+            // (sending them in a burst would prove nothing) and counted.
+            let missed = (now - self.next_send) / self.keepalive + 1;
+            self.skipped_sends += missed;
+            self.next_send += missed * self.keepalive;
+        }
+    }
+
+    /// Every frame of a round shares one sequence number; at the end of the
+    /// 32-bit space the counter carries into the generation (which the
+    /// daemon reserved on disk at start), so (generation, sequence) keeps
+    /// rising as one 64-bit counter.
+    fn advance_sequence(&mut self) {
+        match self.sequence.checked_add(1) {
+            Some(s) => self.sequence = s,
+            None => {
+                self.generation = self.generation.wrapping_add(1);
+                self.sequence = 0;
+            }
+        }
+    }
+
+    fn snapshot(&self, backend: &impl Backend, now: Nanos) -> Snapshot {
+        let ago = |t: Option<Nanos>| t.map(|t| now.saturating_sub(t) / 1_000);
+        let us = |ns: Nanos| ns / 1_000;
+        let cfg = self.detector.config();
+        let links = self.drops.len();
+        let mut peers = Vec::new();
+        if let (Some(name), Some(view)) = (&self.peer_name, self.detector.peer(PEER)) {
+            let liveness = match view.liveness {
+                Liveness::Pending => "pending",
+                Liveness::Alive => "alive",
+                Liveness::Dead => "dead",
+            };
+            let status = match (view.liveness, view.status) {
+                (Liveness::Alive, Some(PeerStatus::Init)) => "init",
+                (Liveness::Alive, Some(PeerStatus::Up)) => "up",
+                (Liveness::Alive, Some(PeerStatus::Active)) => "active",
+                _ => "dead",
+            };
+            peers.push(PeerSnapshot {
+                name: name.clone(),
+                liveness: liveness.into(),
+                status: status.into(),
+                generation: view.generation,
+                last_heard_us_ago: ago(view.last_heard),
+                last_heard_us_ago_by_link: (0..links)
+                    .map(|l| ago(self.detector.link(PEER, LinkId(l as u8))?.last_heard))
+                    .collect(),
+            });
+        }
+        let link_snaps = (0..links)
+            .map(|l| {
+                let stats = self.detector.link(PEER, LinkId(l as u8));
+                let p = |f: fn(&crate::detector::LinkStats) -> &hdrhistogram::Histogram<u64>| {
+                    stats.map(|s| Percentiles::of(f(s))).unwrap_or_default()
+                };
+                LinkSnapshot {
+                    index: l,
+                    label: self.info.link_labels.get(l).cloned().unwrap_or_default(),
+                    line: self.info.link_lines.get(l).copied().unwrap_or(0),
+                    state: if stats.is_some_and(|s| s.up) { "up" } else { "dead" }.into(),
+                    frames_rx: stats.map_or(0, |s| s.frames_received),
+                    frames_tx: stats.map_or(0, |s| s.frames_sent),
+                    lost: stats.map_or(0, |s| s.lost),
+                    reordered: stats.map_or(0, |s| s.reordered),
+                    duplicates: stats.map_or(0, |s| s.duplicates),
+                    send_errors: self.send_errors[l],
+                    rtt: p(|s| &s.rtt),
+                    interarrival: p(|s| &s.interarrival),
+                    jitter: p(|s| &s.jitter),
+                    drops: self.drops[l]
+                        .iter()
+                        .filter(|(_, n)| *n > 0)
+                        .map(|(name, n)| (name.to_string(), n))
+                        .collect(),
+                }
+            })
+            .collect();
+        let io = backend.stats();
+        Snapshot {
+            node: NodeSnapshot {
+                name: self.node_name.clone(),
+                generation: self.generation,
+                state: status_word(self.status).into(),
+                uptime_us: us(now.saturating_sub(self.started)),
+                pid: self.info.pid,
+                keepalive_us: us(cfg.keepalive),
+                deadtime_us: us(cfg.deadtime),
+                warntime_us: us(cfg.warntime),
+                initdead_us: us(cfg.initdead),
+                late_sends: self.late_sends,
+                worst_send_lateness_us: us(self.worst_lateness),
+                skipped_sends: self.skipped_sends,
+            },
+            peers,
+            links: link_snaps,
+            io: IoSnapshot {
+                backend: backend.name().into(),
+                fallback_reason: self.info.io_fallback_reason.clone(),
+                describe: backend.describe(),
+                datagrams: io.datagrams,
+                serial_bytes: io.serial_bytes,
+                link_errors: io.link_errors,
+            },
+            ring_overflows: 0,
+        }
+    }
+}
+
+// The serial buffer holds a framed keepalive with the longest tag.
+const _: () = assert!(max_framed_len(crate::wire::HEADER_LEN + crate::wire::HMAC_TAG_LEN) <= 64);

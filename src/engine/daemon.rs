@@ -1,0 +1,469 @@
+//! `twinbeat run`: everything around the beat loop.
+//!
+//! Order of start: configuration (the same checks as check-config), run and
+//! state directories, a lock so two daemons never share a run dir, a new
+//! generation (fsync'd before the first frame leaves), links, the I/O
+//! backend, the event ring, the takeover process (the ring's consumer,
+//! supervised and restarted if it dies), the control thread, and last the
+//! pinned beat thread. SIGTERM/SIGINT stop it; SIGHUP re-reads authkeys
+//! (new keys take effect at once) and reports what in ha.cf would need a
+//! restart.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crossbeam::channel;
+
+use crate::config::{self, Config};
+use crate::engine::beat::{BeatLoop, Controls, EventSink, LoopInfo, SnapshotRequest};
+use crate::engine::events::to_record;
+use crate::engine::io::{BackendKind, open_backend};
+use crate::engine::links::{LinkSetup, open_links};
+use crate::engine::plan::{BeatPlan, local_addresses};
+use crate::ring::{Backing, EventRecord, Ring, RingFds, Writer, clear_cloexec};
+use crate::state::GenerationStore;
+use crate::time::monotonic_ns;
+use crate::wire::KeyRing;
+
+/// The event ring's file in the run dir.
+pub const RING_FILE: &str = "events.ring";
+/// The pid/lock file in the run dir.
+pub const PID_FILE: &str = "twinbeat.pid";
+/// Environment variables that hand the ring's fds to the takeover process.
+pub const ENV_RING_FD: &str = "TWINBEAT_RING_FD";
+pub const ENV_WAKE_FD: &str = "TWINBEAT_WAKE_FD";
+/// Records the event ring holds; a consumer that falls this far behind
+/// learns it missed events and asks for the full state.
+pub const RING_CAPACITY: u64 = 4096;
+
+/// What `twinbeat run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub dir: PathBuf,
+    pub node: String,
+    pub state_dir: Option<PathBuf>,
+    pub run_dir: Option<PathBuf>,
+    pub io: BackendKind,
+    /// Start no takeover process (tests of the beat path alone).
+    pub no_agent: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    #[error("{what} {}: {source}", path.display())]
+    Path {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("another twinbeat daemon is running with run dir {} (pid {pid})", dir.display())]
+    AlreadyRunning { dir: PathBuf, pid: String },
+    #[error("generation: {0}")]
+    State(#[from] crate::state::StateError),
+    #[error("{0}")]
+    Plan(#[from] crate::engine::plan::PlanError),
+    #[error("opening links: {0}")]
+    Links(#[from] crate::engine::links::LinkError),
+    #[error("io backend: {0}")]
+    Backend(#[from] crate::engine::io::OpenBackendError),
+    #[error("keys: {0}")]
+    Keys(#[from] crate::wire::KeyRingError),
+    #[error("event ring: {0}")]
+    Ring(#[from] crate::ring::RingError),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("beat thread: {0}")]
+    Beat(String),
+}
+
+fn path_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> DaemonError + 'a {
+    move |source| DaemonError::Path {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn make_private_dir(path: &Path) -> Result<(), DaemonError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(path_err("creating", path))
+}
+
+/// Holds the run dir's lock for the daemon's lifetime.
+struct PidLock {
+    _file: fs::File,
+}
+
+fn lock_run_dir(run_dir: &Path) -> Result<PidLock, DaemonError> {
+    use std::io::Write;
+    let path = run_dir.join(PID_FILE);
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .open(&path)
+        .map_err(path_err("opening", &path))?;
+    // SAFETY: flock on an fd we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let pid = fs::read_to_string(&path).unwrap_or_default().trim().to_string();
+        return Err(DaemonError::AlreadyRunning {
+            dir: run_dir.to_path_buf(),
+            pid,
+        });
+    }
+    file.set_len(0).map_err(path_err("writing", &path))?;
+    writeln!(file, "{}", std::process::id()).map_err(path_err("writing", &path))?;
+    Ok(PidLock { _file: file })
+}
+
+/// Publishes detector events on the shared-memory ring.
+struct RingSink {
+    writer: Writer<EventRecord>,
+    pending: bool,
+}
+
+impl EventSink for RingSink {
+    fn publish(&mut self, event: &crate::detector::Event) {
+        // A full ring is counted by the writer; the consumer sees the gap.
+        self.writer.push(&to_record(event));
+        self.pending = true;
+    }
+
+    fn flush(&mut self) {
+        if std::mem::take(&mut self.pending) {
+            self.writer.notify();
+        }
+    }
+}
+
+/// Blocks the signals the daemon handles so only the signal thread sees them.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: sigset manipulation on a local set; pthread_sigmask on this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// Waits for a signal for up to `timeout`; `None` on timeout.
+fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: the set is initialised; info may be null.
+    let sig = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
+    (sig > 0).then_some(sig)
+}
+
+/// Pins the calling thread and, when ha.cf says `realtime on`, makes it
+/// SCHED_FIFO and locks memory. Lacking privilege is said once, not fatal.
+fn tune_beat_thread(cfg: &Config) {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let wanted = cfg
+        .hacf
+        .beat_core
+        .as_ref()
+        .map(|c| c.value)
+        .or_else(|| cores.last().map(|c| c.id));
+    if let Some(id) = wanted {
+        match cores.iter().find(|c| c.id == id) {
+            Some(core) if core_affinity::set_for_current(*core) => {
+                tracing::info!(core = id, "beat thread pinned");
+            }
+            _ => tracing::warn!(core = id, "could not pin the beat thread to core {id}; running unpinned"),
+        }
+    }
+    if !cfg.hacf.realtime.value {
+        return;
+    }
+    let prio = i32::from(cfg.hacf.realtime_priority.value);
+    let param = libc::sched_param {
+        sched_priority: prio,
+    };
+    // SAFETY: plain syscalls on the current thread / process.
+    let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    if rc != 0 {
+        tracing::warn!(
+            "realtime on: SCHED_FIFO priority {prio} refused ({}); the beat thread runs at normal priority",
+            io::Error::from_raw_os_error(rc)
+        );
+    } else {
+        tracing::info!(priority = prio, "beat thread runs SCHED_FIFO");
+    }
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
+        tracing::warn!(
+            "realtime on: mlockall refused ({}); memory may be paged out",
+            io::Error::last_os_error()
+        );
+    }
+}
+
+/// Serial lines start with a delimiter so the peer's deframer begins clean.
+fn greet_serial_lines(links: &[crate::engine::links::OpenLink]) {
+    for l in links.iter().filter(|l| l.is_serial()) {
+        let zero = [crate::wire::serial::RESYNC];
+        // SAFETY: writing one byte from a valid buffer to an open fd.
+        let _ = unsafe { libc::write(l.raw_fd(), zero.as_ptr().cast(), 1) };
+    }
+}
+
+/// Starts the takeover process with the ring's fds.
+fn spawn_agent(opts: &RunOptions, run_dir: &Path, fds: &RingFds) -> io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe()?;
+    let (ring_fd, wake_fd) = (fds.ring_fd(), fds.wake_fd());
+    let mut cmd = Command::new(exe);
+    cmd.arg("agent")
+        .arg("--dir")
+        .arg(&opts.dir)
+        .arg("--node")
+        .arg(&opts.node)
+        .arg("--run-dir")
+        .arg(run_dir)
+        .env(ENV_RING_FD, ring_fd.to_string())
+        .env(ENV_WAKE_FD, wake_fd.to_string());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            clear_cloexec(ring_fd)?;
+            clear_cloexec(wake_fd)?;
+            // The daemon blocks the signals it waits for; the child must not
+            // inherit that mask, or SIGTERM could never stop it.
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            // The agent dies with the daemon rather than outliving it.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// Reports what differs between the running ha.cf and the file now.
+fn hacf_changes(running: &Config, dir: &Path, node: &str) -> Vec<String> {
+    let now = match config::load_dir(dir, node) {
+        Ok(c) => c,
+        Err(e) => return vec![format!("ha.cf no longer loads: {e}")],
+    };
+    let keep = |text: String| -> Vec<String> {
+        text.lines()
+            .take_while(|l| !l.starts_with("# authkeys"))
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let before = keep(config::render_effective(running));
+    let after = keep(config::render_effective(&now));
+    after.into_iter().filter(|l| !before.contains(l)).collect()
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
+    let signals = block_signals();
+    let cfg = config::load_dir(&opts.dir, &opts.node)?;
+    for w in cfg.warnings.iter() {
+        tracing::warn!("{w}");
+    }
+    let run_dir = opts.run_dir.clone().unwrap_or_else(|| cfg.hacf.run_dir.value.clone());
+    let state_dir = opts.state_dir.clone().unwrap_or_else(|| cfg.hacf.state_dir.value.clone());
+    make_private_dir(&run_dir)?;
+    make_private_dir(&state_dir)?;
+    let _lock = lock_run_dir(&run_dir)?;
+
+    let mut store = GenerationStore::open(&state_dir)?;
+    let generation = store.take_next()?;
+    // Reserved now so a sequence roll (after 2^32 frames) needs no disk
+    // write on the beat thread.
+    store.reserve(generation.saturating_add(1))?;
+
+    let local: HashSet<_> = local_addresses().unwrap_or_default();
+    let plan = BeatPlan::new(&cfg, &local)?;
+    for s in &plan.skipped {
+        tracing::info!("ha.cf:{}: {}", s.line, s.reason);
+    }
+    let setups: Vec<LinkSetup> = plan.links.iter().map(|l| l.setup.clone()).collect();
+    let links = open_links(&setups)?;
+    for l in &links {
+        for note in &l.notes {
+            tracing::warn!("{}: {note}", l.label);
+        }
+    }
+    greet_serial_lines(&links);
+    let (backend, fallback) = open_backend(opts.io, links)?;
+    match &fallback {
+        Some(reason) => tracing::warn!("io_uring not used ({reason}); running on {}", crate::engine::io::Backend::name(&backend)),
+        None => tracing::info!("io backend: {}", crate::engine::io::Backend::describe(&backend)),
+    }
+
+    let (writer, fds) = Ring::<>::create::<EventRecord>(Backing::File(&run_dir.join(RING_FILE)), RING_CAPACITY)?;
+    let keys = KeyRing::new(&cfg.auth)?;
+    let serial_gap: Vec<Option<u64>> = plan
+        .links
+        .iter()
+        .map(|l| match l.setup {
+            LinkSetup::Serial { baud, .. } => {
+                let frame = crate::wire::serial_keepalive_wire_ns(cfg.auth.active(), baud);
+                Some((plan.keepalive / 2).max(2 * frame))
+            }
+            _ => None,
+        })
+        .collect();
+    let info = LoopInfo {
+        link_labels: plan.links.iter().map(|l| l.setup.label()).collect(),
+        link_lines: plan.links.iter().map(|l| l.line).collect(),
+        io_fallback_reason: fallback,
+        pid: std::process::id(),
+    };
+    let mut beat = BeatLoop::new(&plan, backend, keys, generation, &serial_gap, info, monotonic_ns())
+        .map_err(|e| DaemonError::Beat(e.to_string()))?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (snap_tx, snap_rx) = channel::bounded::<SnapshotRequest>(4);
+    let (keys_tx, keys_rx) = channel::bounded::<KeyRing>(1);
+    let controls = Controls {
+        stop: stop.clone(),
+        snapshots: snap_rx,
+        keys: keys_rx,
+    };
+    let _ = snap_tx; // served by the control socket thread
+
+    tracing::info!(
+        node = %plan.node_name,
+        generation,
+        links = plan.links.len(),
+        keepalive_us = plan.keepalive / 1_000,
+        deadtime_us = plan.detector.deadtime / 1_000,
+        "twinbeat starting"
+    );
+
+    // The takeover process, supervised: restarted whenever it exits.
+    let agent_stop = stop.clone();
+    let agent = (!opts.no_agent).then(|| {
+        let opts = opts.clone();
+        let run_dir = run_dir.clone();
+        std::thread::Builder::new()
+            .name("agent-supervisor".into())
+            .spawn(move || supervise_agent(&opts, &run_dir, &fds, &agent_stop))
+    });
+
+    let beat_cfg = cfg.clone();
+    let beat_thread = std::thread::Builder::new()
+        .name("beat".into())
+        .spawn(move || {
+            tune_beat_thread(&beat_cfg);
+            let mut sink = RingSink {
+                writer,
+                pending: false,
+            };
+            beat.run(&controls, &mut sink)
+        })?;
+
+    // This thread handles signals until told to stop.
+    while !stop.load(Ordering::Relaxed) {
+        if beat_thread.is_finished() {
+            break;
+        }
+        match wait_signal(&signals, Duration::from_millis(200)) {
+            Some(libc::SIGHUP) => reload(&cfg, &opts, &keys_tx),
+            Some(sig) => {
+                tracing::info!("signal {sig}: stopping");
+                stop.store(true, Ordering::SeqCst);
+            }
+            None => {}
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let result = beat_thread
+        .join()
+        .map_err(|_| DaemonError::Beat("the beat thread panicked".into()))?;
+    if let Some(Ok(h)) = agent {
+        let _ = h.join();
+    }
+    result.map_err(|e| DaemonError::Beat(e.to_string()))?;
+    tracing::info!("twinbeat stopped");
+    Ok(())
+}
+
+fn reload(cfg: &Config, opts: &RunOptions, keys_tx: &channel::Sender<KeyRing>) {
+    let path = opts.dir.join(config::AUTHKEYS_FILE);
+    match config::authkeys::load(&path).map_err(|e| e.to_string()).and_then(|(auth, _)| {
+        KeyRing::new(&auth).map_err(|e| e.to_string())
+    }) {
+        Ok(keys) => {
+            let idx = keys.active_index();
+            if keys_tx.try_send(keys).is_ok() {
+                tracing::info!("SIGHUP: authkeys re-read; key {idx} now signs");
+            }
+        }
+        Err(e) => tracing::error!("SIGHUP: authkeys not reloaded, the old keys stay: {e}"),
+    }
+    let changes = hacf_changes(cfg, &opts.dir, &opts.node);
+    if changes.is_empty() {
+        tracing::info!("SIGHUP: ha.cf unchanged");
+    }
+    for c in changes {
+        tracing::warn!("SIGHUP: ha.cf changed, needs a restart to take effect: {c}");
+    }
+}
+
+fn supervise_agent(opts: &RunOptions, run_dir: &Path, fds: &RingFds, stop: &AtomicBool) {
+    let mut child: Option<Child> = None;
+    let mut backoff = Duration::from_millis(50);
+    while !stop.load(Ordering::Relaxed) {
+        match child.as_mut().map(|c| c.try_wait()) {
+            None => match spawn_agent(opts, run_dir, fds) {
+                Ok(c) => {
+                    tracing::info!(pid = c.id(), "takeover process started");
+                    child = Some(c);
+                }
+                Err(e) => {
+                    tracing::error!("cannot start the takeover process: {e}");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            },
+            Some(Ok(Some(status))) => {
+                tracing::error!("takeover process exited ({status}); restarting it");
+                child = None;
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Some(Ok(None)) => {
+                backoff = Duration::from_millis(50);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Some(Err(e)) => {
+                tracing::error!("waiting for the takeover process: {e}");
+                child = None;
+            }
+        }
+    }
+    if let Some(mut c) = child {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let _ = c.wait();
+    }
+}
