@@ -148,7 +148,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Agent { dir, node, run_dir } => {
             let node = node_or_host(node)?;
-            twinbeat::takeover::run_agent(&twinbeat::takeover::AgentOptions { dir, node, run_dir })?;
+            twinbeat::takeover::run_agent(&twinbeat::takeover::AgentOptions {
+                dir,
+                node,
+                run_dir,
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { workdir } => demo(workdir),
@@ -192,8 +196,12 @@ fn demo(workdir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let cable = twinbeat::pty::PtyCable::open()
         .context("opening the pty pair that stands in for a serial cable")?;
     let ends = cable.ends();
-    let nodes = twinbeat::demo::write_configs(&root, [Some(ends[0]), Some(ends[1])])
-        .with_context(|| format!("writing demo configuration under {}", root.display()))?;
+    let nodes = twinbeat::demo::write_configs(
+        &root,
+        [Some(ends[0]), Some(ends[1])],
+        &twinbeat::demo::PairParams::default(),
+    )
+    .with_context(|| format!("writing demo configuration under {}", root.display()))?;
     println!(
         "twinbeat demo: two nodes on loopback UDP and a pty serial pair ({} <-> {})",
         ends[0].display(),

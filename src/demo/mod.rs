@@ -9,18 +9,42 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// The two demo nodes and the UDP port each listens on.
-pub const NODES: [(&str, u16); 2] = [("alpha", 7701), ("bravo", 7702)];
+/// The two demo nodes.
+pub const NODES: [&str; 2] = ["alpha", "bravo"];
+
+/// The UDP port each demo node listens on.
+pub const DEMO_PORTS: [u16; 2] = [7701, 7702];
 
 /// Timings of the demo pair: fast enough to show a failover in
 /// milliseconds, slow enough for the pty's serial link at 460800 baud
 /// (a 32-byte keepalive takes 694 µs there).
-const TIMINGS: &str = "\
+pub const DEMO_TIMINGS: &str = "\
 keepalive 1ms
 warntime 3ms
 deadtime 6ms
 initdead 2
 ";
+
+/// What varies between the demo and a test pair.
+#[derive(Debug, Clone)]
+pub struct PairParams<'a> {
+    /// ha.cf lines with keepalive, warntime, deadtime, initdead.
+    pub timings: &'a str,
+    /// The UDP port each node listens on.
+    pub ports: [u16; 2],
+    /// Extra ha.cf lines for both nodes (e.g. `realtime off`).
+    pub extra: &'a str,
+}
+
+impl Default for PairParams<'_> {
+    fn default() -> Self {
+        Self {
+            timings: DEMO_TIMINGS,
+            ports: DEMO_PORTS,
+            extra: "",
+        }
+    }
+}
 
 /// Where one demo node's files live.
 #[derive(Debug, Clone)]
@@ -34,10 +58,15 @@ pub struct NodeDirs {
 /// Writes `ha.cf`, `authkeys` (mode 0600) and `haresources` for both demo
 /// nodes under `root`. `serial[i]` is the tty node `i` opens as its end of
 /// the cable (`None` leaves the serial link out).
-pub fn write_configs(root: &Path, serial: [Option<&Path>; 2]) -> io::Result<[NodeDirs; 2]> {
+pub fn write_configs(
+    root: &Path,
+    serial: [Option<&Path>; 2],
+    params: &PairParams<'_>,
+) -> io::Result<[NodeDirs; 2]> {
     let mut dirs = Vec::with_capacity(2);
-    for (i, (name, port)) in NODES.iter().enumerate() {
-        let (_, peer_port) = NODES[1 - i];
+    for (i, name) in NODES.iter().enumerate() {
+        let (port, peer_port) = (params.ports[i], params.ports[1 - i]);
+        let timings = params.timings;
         let base = root.join(name);
         let node = NodeDirs {
             name,
@@ -51,7 +80,7 @@ pub fn write_configs(root: &Path, serial: [Option<&Path>; 2]) -> io::Result<[Nod
 
         let mut hacf = format!(
             "# twinbeat demo: node {name}. Loopback UDP plus a pty pair as the serial cable.\n\
-             {TIMINGS}udpport {port}\n\
+             {timings}udpport {port}\n\
              bind_address 127.0.0.1\n\
              ucast lo 127.0.0.1:{peer_port}\n\
              baud 460800\n"
@@ -59,6 +88,7 @@ pub fn write_configs(root: &Path, serial: [Option<&Path>; 2]) -> io::Result<[Nod
         if let Some(tty) = serial[i] {
             hacf.push_str(&format!("serial {}\n", tty.display()));
         }
+        hacf.push_str(params.extra);
         hacf.push_str(&format!(
             "auto_failback off\n\
              node alpha bravo\n\

@@ -182,7 +182,8 @@ impl<B: Backend> BeatLoop<B> {
     pub fn turn(&mut self, sink: &mut impl EventSink) -> std::io::Result<()> {
         let deadline = self.core.next_deadline();
         let core = &mut self.core;
-        self.backend.wait(deadline, |c| core.on_completion(c, sink))?;
+        self.backend
+            .wait(deadline, |c| core.on_completion(c, sink))?;
         let now = monotonic_ns();
         self.core.detector.on_tick(now);
         self.core.publish(sink);
@@ -453,7 +454,12 @@ impl Core {
                     index: l,
                     label: self.info.link_labels.get(l).cloned().unwrap_or_default(),
                     line: self.info.link_lines.get(l).copied().unwrap_or(0),
-                    state: if stats.is_some_and(|s| s.up) { "up" } else { "dead" }.into(),
+                    state: if stats.is_some_and(|s| s.up) {
+                        "up"
+                    } else {
+                        "dead"
+                    }
+                    .into(),
                     frames_rx: stats.map_or(0, |s| s.frames_received),
                     frames_tx: stats.map_or(0, |s| s.frames_sent),
                     lost: stats.map_or(0, |s| s.lost),

@@ -121,7 +121,10 @@ fn lock_run_dir(run_dir: &Path) -> Result<PidLock, DaemonError> {
         .map_err(path_err("opening", &path))?;
     // SAFETY: flock on an fd we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let pid = fs::read_to_string(&path).unwrap_or_default().trim().to_string();
+        let pid = fs::read_to_string(&path)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         return Err(DaemonError::AlreadyRunning {
             dir: run_dir.to_path_buf(),
             pid,
@@ -192,7 +195,10 @@ fn tune_beat_thread(cfg: &Config) {
             Some(core) if core_affinity::set_for_current(*core) => {
                 tracing::info!(core = id, "beat thread pinned");
             }
-            _ => tracing::warn!(core = id, "could not pin the beat thread to core {id}; running unpinned"),
+            _ => tracing::warn!(
+                core = id,
+                "could not pin the beat thread to core {id}; running unpinned"
+            ),
         }
     }
     if !cfg.hacf.realtime.value {
@@ -287,8 +293,14 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     for w in cfg.warnings.iter() {
         tracing::warn!("{w}");
     }
-    let run_dir = opts.run_dir.clone().unwrap_or_else(|| cfg.hacf.run_dir.value.clone());
-    let state_dir = opts.state_dir.clone().unwrap_or_else(|| cfg.hacf.state_dir.value.clone());
+    let run_dir = opts
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| cfg.hacf.run_dir.value.clone());
+    let state_dir = opts
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| cfg.hacf.state_dir.value.clone());
     make_private_dir(&run_dir)?;
     make_private_dir(&state_dir)?;
     let _lock = lock_run_dir(&run_dir)?;
@@ -314,11 +326,18 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     greet_serial_lines(&links);
     let (backend, fallback) = open_backend(opts.io, links)?;
     match &fallback {
-        Some(reason) => tracing::warn!("io_uring not used ({reason}); running on {}", crate::engine::io::Backend::name(&backend)),
-        None => tracing::info!("io backend: {}", crate::engine::io::Backend::describe(&backend)),
+        Some(reason) => tracing::warn!(
+            "io_uring not used ({reason}); running on {}",
+            crate::engine::io::Backend::name(&backend)
+        ),
+        None => tracing::info!(
+            "io backend: {}",
+            crate::engine::io::Backend::describe(&backend)
+        ),
     }
 
-    let (writer, fds) = Ring::<>::create::<EventRecord>(Backing::File(&run_dir.join(RING_FILE)), RING_CAPACITY)?;
+    let (writer, fds) =
+        Ring::create::<EventRecord>(Backing::File(&run_dir.join(RING_FILE)), RING_CAPACITY)?;
     let keys = KeyRing::new(&cfg.auth)?;
     let serial_gap: Vec<Option<u64>> = plan
         .links
@@ -337,8 +356,16 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         io_fallback_reason: fallback,
         pid: std::process::id(),
     };
-    let mut beat = BeatLoop::new(&plan, backend, keys, generation, &serial_gap, info, monotonic_ns())
-        .map_err(|e| DaemonError::Beat(e.to_string()))?;
+    let mut beat = BeatLoop::new(
+        &plan,
+        backend,
+        keys,
+        generation,
+        &serial_gap,
+        info,
+        monotonic_ns(),
+    )
+    .map_err(|e| DaemonError::Beat(e.to_string()))?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let (snap_tx, snap_rx) = channel::bounded::<SnapshotRequest>(4);
@@ -409,9 +436,10 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
 
 fn reload(cfg: &Config, opts: &RunOptions, keys_tx: &channel::Sender<KeyRing>) {
     let path = opts.dir.join(config::AUTHKEYS_FILE);
-    match config::authkeys::load(&path).map_err(|e| e.to_string()).and_then(|(auth, _)| {
-        KeyRing::new(&auth).map_err(|e| e.to_string())
-    }) {
+    match config::authkeys::load(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|(auth, _)| KeyRing::new(&auth).map_err(|e| e.to_string()))
+    {
         Ok(keys) => {
             let idx = keys.active_index();
             if keys_tx.try_send(keys).is_ok() {

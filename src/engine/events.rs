@@ -131,13 +131,43 @@ mod tests {
         let (peer, link) = (PeerId(0), LinkId(3));
         vec![
             Event::LinkUp { peer, link, at: 5 },
-            Event::LinkDown { peer, link, at: 6, last_heard: 2 },
-            Event::PeerAlive { peer, at: 7, generation: 9 },
-            Event::PeerWarn { peer, at: 8, silent_for: 300 },
-            Event::PeerDead { peer, at: 9, last_heard: Some(4) },
-            Event::PeerDead { peer, at: 9, last_heard: None },
-            Event::PeerRestarted { peer, at: 10, old_generation: 3, new_generation: 4 },
-            Event::PeerStatusChanged { peer, at: 11, status: PeerStatus::Active },
+            Event::LinkDown {
+                peer,
+                link,
+                at: 6,
+                last_heard: 2,
+            },
+            Event::PeerAlive {
+                peer,
+                at: 7,
+                generation: 9,
+            },
+            Event::PeerWarn {
+                peer,
+                at: 8,
+                silent_for: 300,
+            },
+            Event::PeerDead {
+                peer,
+                at: 9,
+                last_heard: Some(4),
+            },
+            Event::PeerDead {
+                peer,
+                at: 9,
+                last_heard: None,
+            },
+            Event::PeerRestarted {
+                peer,
+                at: 10,
+                old_generation: 3,
+                new_generation: 4,
+            },
+            Event::PeerStatusChanged {
+                peer,
+                at: 11,
+                status: PeerStatus::Active,
+            },
         ]
     }
 

@@ -4,10 +4,10 @@
 //! - [`io`]: the io_uring backend and its epoll fallback.
 //! - [`status`]: the snapshot a running node reports.
 
-pub mod io;
 pub mod beat;
 pub mod daemon;
 pub mod events;
+pub mod io;
 pub mod links;
 pub mod plan;
 pub mod status;

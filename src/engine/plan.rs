@@ -72,7 +72,8 @@ impl BeatPlan {
                 LinkSpec::Ucast { dev, peer, port } => {
                     let peer_port = port.unwrap_or(udpport);
                     let to_self = peer_port == udpport
-                        && (local.contains(peer) || (bind_ip == *peer && !bind_ip.is_unspecified()));
+                        && (local.contains(peer)
+                            || (bind_ip == *peer && !bind_ip.is_unspecified()));
                     if to_self {
                         skipped.push(SkippedLink {
                             line: link.line,
@@ -174,7 +175,9 @@ pub fn local_addresses() -> io::Result<HashSet<IpAddr>> {
             match unsafe { (*ifa.ifa_addr).sa_family } as i32 {
                 libc::AF_INET => {
                     let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-                    out.insert(IpAddr::from(u32::from_be(sin.sin_addr.s_addr).to_be_bytes()));
+                    out.insert(IpAddr::from(
+                        u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
+                    ));
                 }
                 libc::AF_INET6 => {
                     let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
@@ -246,7 +249,10 @@ mod tests {
     fn only_self_pointing_links_is_an_error() {
         let cfg = config("udpport 7000\nucast eth0 10.0.0.1\nnode a b\n");
         let local = HashSet::from([IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))]);
-        assert!(matches!(BeatPlan::new(&cfg, &local), Err(PlanError::NoLinks)));
+        assert!(matches!(
+            BeatPlan::new(&cfg, &local),
+            Err(PlanError::NoLinks)
+        ));
     }
 
     #[test]

@@ -61,21 +61,34 @@ fn describe(ev: &Event, names: &Names, now: u64) -> String {
     let p = &names.peer;
     match *ev {
         Event::LinkUp { link, .. } => format!("link {} to {p} is up", names.link(link.0)),
-        Event::LinkDown { link, last_heard, at, .. } => format!(
+        Event::LinkDown {
+            link,
+            last_heard,
+            at,
+            ..
+        } => format!(
             "link {} to {p} is down: silent {} µs",
             names.link(link.0),
             us(at.saturating_sub(last_heard))
         ),
-        Event::PeerAlive { generation, .. } => format!("node {p} is alive (generation {generation})"),
+        Event::PeerAlive { generation, .. } => {
+            format!("node {p} is alive (generation {generation})")
+        }
         Event::PeerWarn { silent_for, .. } => {
             format!("late heartbeat: node {p} silent for {} µs", us(silent_for))
         }
-        Event::PeerDead { last_heard: Some(t), at, .. } => format!(
+        Event::PeerDead {
+            last_heard: Some(t),
+            at,
+            ..
+        } => format!(
             "node {p} is dead: silent on every link for {} µs (declared {} µs ago)",
             us(at.saturating_sub(t)),
             us(now.saturating_sub(at))
         ),
-        Event::PeerDead { last_heard: None, .. } => {
+        Event::PeerDead {
+            last_heard: None, ..
+        } => {
             format!("node {p} is dead: never heard within initdead")
         }
         Event::PeerRestarted {
@@ -102,11 +115,16 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
         peer: cfg.peer.clone().unwrap_or_else(|| "?".into()),
         links: plan.links.iter().map(|l| l.setup.label()).collect(),
     };
-    tracing::info!(pid = std::process::id(), "takeover process consuming the event ring");
+    tracing::info!(
+        pid = std::process::id(),
+        "takeover process consuming the event ring"
+    );
     loop {
         match reader.next()? {
             Next::Record(r) => match from_record(&r) {
-                Some(ev) => tracing::info!(target: "twinbeat::event", "{}", describe(&ev, &names, monotonic_ns())),
+                Some(ev) => {
+                    tracing::info!(target: "twinbeat::event", "{}", describe(&ev, &names, monotonic_ns()))
+                }
                 None => tracing::warn!("event ring: a record of unknown kind {} skipped", r.kind),
             },
             Next::Missed(n) => tracing::error!(
