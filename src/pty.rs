@@ -79,6 +79,9 @@ pub struct PtyCable {
     masters: [Arc<File>; 2],
     connected: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
+    /// Bytes that crossed from end 0 to end 1, kept while recording (a
+    /// capture to replay later, as an attacker on the line would).
+    recording: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
     relay: Option<JoinHandle<()>>,
 }
 
@@ -94,17 +97,19 @@ impl PtyCable {
         ];
         let connected = Arc::new(AtomicBool::new(true));
         let stop = Arc::new(AtomicBool::new(false));
+        let recording = Arc::new(std::sync::Mutex::new(None));
         let relay = {
             let masters = masters.clone();
             let connected = connected.clone();
             let stop = stop.clone();
+            let recording = recording.clone();
             // The slaves must outlive the relay; the thread owns them.
             let slaves = (a._slave, b._slave);
             std::thread::Builder::new()
                 .name("pty-cable".into())
                 .spawn(move || {
                     let _slaves = slaves;
-                    relay_loop(&masters, &connected, &stop)
+                    relay_loop(&masters, &connected, &stop, &recording)
                 })?
         };
         Ok(Self {
@@ -112,6 +117,7 @@ impl PtyCable {
             masters,
             connected,
             stop,
+            recording,
             relay: Some(relay),
         })
     }
@@ -135,6 +141,22 @@ impl PtyCable {
         self.connected.load(Ordering::SeqCst)
     }
 
+    /// Starts keeping a copy of what end 0 sends to end 1.
+    pub fn start_recording(&self) {
+        if let Ok(mut r) = self.recording.lock() {
+            *r = Some(Vec::new());
+        }
+    }
+
+    /// Stops recording and returns what was captured.
+    pub fn take_recording(&self) -> Vec<u8> {
+        self.recording
+            .lock()
+            .ok()
+            .and_then(|mut r| r.take())
+            .unwrap_or_default()
+    }
+
     /// Writes raw bytes (noise, a replayed capture) so that they come out of
     /// end `to`.
     pub fn inject(&self, to: usize, bytes: &[u8]) -> io::Result<()> {
@@ -143,7 +165,15 @@ impl PtyCable {
     }
 }
 
-fn relay_loop(masters: &[Arc<File>; 2], connected: &AtomicBool, stop: &AtomicBool) {
+/// Most bytes a recording keeps (a test capture, not a log).
+const RECORDING_LIMIT: usize = 1 << 20;
+
+fn relay_loop(
+    masters: &[Arc<File>; 2],
+    connected: &AtomicBool,
+    stop: &AtomicBool,
+    recording: &std::sync::Mutex<Option<Vec<u8>>>,
+) {
     use std::io::{Read, Write};
     let mut buf = [0u8; 4096];
     while !stop.load(Ordering::Relaxed) {
@@ -172,6 +202,13 @@ fn relay_loop(masters: &[Arc<File>; 2], connected: &AtomicBool, stop: &AtomicBoo
             while let Ok(k) = (&*masters[from]).read(&mut buf) {
                 if k == 0 {
                     break;
+                }
+                if from == 0
+                    && let Ok(mut guard) = recording.lock()
+                    && let Some(rec) = guard.as_mut()
+                    && rec.len() + k <= RECORDING_LIMIT
+                {
+                    rec.extend_from_slice(&buf[..k]);
                 }
                 if connected.load(Ordering::Relaxed) {
                     // A full pty buffer on the far side drops the rest, like a
@@ -239,6 +276,11 @@ mod tests {
         cable.restore();
         a.write_all(b"back").unwrap();
         assert_eq!(read_for(&mut b, 4, Duration::from_secs(5)), b"back");
+
+        cable.start_recording();
+        a.write_all(b"taped").unwrap();
+        assert_eq!(read_for(&mut b, 5, Duration::from_secs(5)), b"taped");
+        assert_eq!(cable.take_recording(), b"taped");
 
         cable.inject(0, b"noise").unwrap();
         assert_eq!(read_for(&mut a, 5, Duration::from_secs(5)), b"noise");

@@ -1,0 +1,213 @@
+//! A pair of live `twinbeat run` daemons for integration tests: alpha and
+//! bravo on loopback UDP and a pty serial cable, each with its own config,
+//! state and run directory, logs captured to files the tests read.
+#![allow(dead_code)]
+
+use std::fs;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use twinbeat::demo::{NodeDirs, PairParams, write_configs};
+use twinbeat::pty::PtyCable;
+
+/// Timings loose enough for a loaded 2-core CI machine: a test asserts
+/// behaviour, never this machine's scheduling latency.
+pub const TEST_TIMINGS: &str = "keepalive 20ms\nwarntime 250ms\ndeadtime 500ms\ninitdead 3\n";
+pub const DEADTIME_US: u64 = 500_000;
+
+/// How long a test waits for something that should happen in milliseconds.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub fn free_udp_ports() -> [u16; 2] {
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    [
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    ]
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+pub struct Node {
+    pub dirs: NodeDirs,
+    pub log: PathBuf,
+    pub child: Option<Child>,
+}
+
+pub struct Pair {
+    pub root: tempfile::TempDir,
+    pub cable: Option<PtyCable>,
+    pub nodes: [Node; 2],
+    pub io: &'static str,
+    /// Command prefix (e.g. `ip netns exec NS`) the daemons run under.
+    pub prefix: Vec<String>,
+}
+
+impl Pair {
+    /// Writes both configs (with a serial cable when `serial`), starts nothing.
+    pub fn new(serial: bool, io: &'static str) -> Pair {
+        Self::with_extra(serial, io, "")
+    }
+
+    pub fn with_extra(serial: bool, io: &'static str, extra: &str) -> Pair {
+        let root = tempfile::tempdir().unwrap();
+        let cable = serial.then(|| PtyCable::open().unwrap());
+        let ends = cable.as_ref().map(|c| c.ends());
+        let serial_paths = match &ends {
+            Some([a, b]) => [Some(*a), Some(*b)],
+            None => [None, None],
+        };
+        let params = PairParams {
+            timings: TEST_TIMINGS,
+            ports: free_udp_ports(),
+            extra,
+        };
+        let [a, b] = write_configs(root.path(), serial_paths, &params).unwrap();
+        let node = |dirs: NodeDirs| Node {
+            log: root.path().join(format!("{}.log", dirs.name)),
+            dirs,
+            child: None,
+        };
+        let nodes = [node(a), node(b)];
+        Pair {
+            root,
+            cable,
+            nodes,
+            io,
+            prefix: Vec::new(),
+        }
+    }
+
+    pub fn name(&self, i: usize) -> &'static str {
+        self.nodes[i].dirs.name
+    }
+
+    pub fn start(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&n.log)
+            .unwrap();
+        let mut argv: Vec<String> = self.prefix.clone();
+        argv.push(env!("CARGO_BIN_EXE_twinbeat").to_string());
+        argv.extend(
+            [
+                "run",
+                "--dir",
+                n.dirs.config_dir.to_str().unwrap(),
+                "--node",
+                n.dirs.name,
+                "--io",
+                self.io,
+            ]
+            .map(String::from),
+        );
+        let child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .env("TWINBEAT_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        n.child = Some(child);
+    }
+
+    pub fn start_both(&mut self) {
+        self.start(0);
+        self.start(1);
+    }
+
+    pub fn signal(&mut self, i: usize, sig: i32) {
+        if let Some(c) = &self.nodes[i].child {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(c.id() as i32, sig) };
+        }
+    }
+
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns its exit status success.
+    pub fn stop(&mut self, i: usize) -> bool {
+        let Some(mut c) = self.nodes[i].child.take() else {
+            return false;
+        };
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        while start.elapsed() < PATIENCE {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
+    }
+
+    pub fn log(&self, i: usize) -> String {
+        fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
+    }
+
+    /// Lines of node `i`'s log containing `needle`.
+    pub fn lines(&self, i: usize, needle: &str) -> Vec<String> {
+        self.log(i)
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Waits until node `i`'s log has at least `count` lines with `needle`.
+    pub fn wait_for(&self, i: usize, needle: &str, count: usize) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < PATIENCE {
+            if self.lines(i, needle).len() >= count {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Asserts `wait_for`, printing both logs when it fails.
+    pub fn expect(&self, i: usize, needle: &str, count: usize) {
+        assert!(
+            self.wait_for(i, needle, count),
+            "node {} never logged {count}× {needle:?}\n--- alpha ---\n{}\n--- bravo ---\n{}",
+            self.name(i),
+            self.log(0),
+            self.log(1)
+        );
+    }
+
+    pub fn serial_label(&self, i: usize) -> String {
+        let cable = self.cable.as_ref().expect("pair has a serial cable");
+        format!("serial {}", cable.ends()[i].display())
+    }
+
+    pub fn run_dir(&self, i: usize) -> &Path {
+        &self.nodes[i].dirs.run_dir
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for i in 0..2 {
+            self.kill9(i);
+        }
+    }
+}
