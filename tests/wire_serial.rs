@@ -306,3 +306,30 @@ fn largest_frame_fits_the_deframer() {
     assert_eq!(seqs, vec![3]);
     assert_eq!(d.stats().oversize, 0);
 }
+
+/// Found by the serial_deframe fuzz target: runs of 0xff COBS codes decode
+/// to more than MAX_FRAME_LEN bytes although the encoded chunk is within
+/// bounds. No frame that long may come out.
+#[test]
+fn fuzz_found_chunk_decoding_past_the_frame_limit_is_oversize() {
+    let stream = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/deframer-crash-oversize.bin"
+    ))
+    .unwrap();
+    let (&chunk, stream) = stream.split_first().unwrap();
+    let mut d = twinbeat::wire::serial::Deframer::new();
+    for piece in stream.chunks(usize::from(chunk).max(1)) {
+        d.push(piece, |frame| {
+            assert!(
+                !frame.is_empty() && frame.len() <= twinbeat::wire::MAX_FRAME_LEN,
+                "{}",
+                frame.len()
+            )
+        });
+    }
+    // Pushing the whole stream at once gives the same verdict.
+    d.push(stream, |frame| {
+        assert!(frame.len() <= twinbeat::wire::MAX_FRAME_LEN)
+    });
+}

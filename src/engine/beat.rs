@@ -124,7 +124,7 @@ impl<B: Backend> BeatLoop<B> {
         now: Nanos,
     ) -> Result<Self, crate::detector::ConfigError> {
         let links = plan.links.len();
-        let detector = Detector::new(plan.detector.clone(), now)?;
+        let detector = Detector::new(plan.detector, now)?;
         let serial = (0..links)
             .map(|i| {
                 serial_gap.get(i).copied().flatten().map(|gap| SerialRx {

@@ -206,6 +206,9 @@ impl Deframer {
             return;
         };
         match cobs_decode_in_place(chunk) {
+            // A chunk within MAX_ENCODED_LEN can still decode to a few bytes
+            // more than any frame (runs of 0xff codes); no frame is that long.
+            Some(n) if n > MAX_FRAME_LEN => self.stats.oversize += 1,
             Some(n) if n > 0 => {
                 self.stats.frames += 1;
                 on_frame(chunk.get(..n).unwrap_or(&[]));
