@@ -17,6 +17,7 @@
 //!   facts about this host.
 
 pub mod config;
+pub mod control;
 pub mod demo;
 pub mod detector;
 pub mod engine;
