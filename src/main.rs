@@ -74,6 +74,30 @@ enum Command {
         #[arg(long)]
         no_agent: bool,
     },
+    /// Show a running daemon's status: this node, its peer, every link
+    /// (up/down, frames, loss, RTT and jitter percentiles, drops by reason)
+    /// and the io backend in use.
+    Status {
+        /// The daemon's run dir (where its control socket lives).
+        #[arg(long, value_name = "D", default_value = "/run/twinbeat")]
+        run_dir: PathBuf,
+        /// Print the full status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Heartbeat's cl_status: hbstatus, listnodes, nodestatus NODE,
+    /// listhblinks NODE, hblinkstatus NODE LINK, with Heartbeat's output and
+    /// exit codes (0 ok, 1 normal failure, 11 bad parameters, 12 timeout,
+    /// 13 unknown error). `twinbeat cl_status help` lists them.
+    #[command(name = "cl_status")]
+    ClStatus {
+        /// The daemon's run dir (where its control socket lives).
+        #[arg(long, value_name = "D", default_value = "/run/twinbeat")]
+        run_dir: PathBuf,
+        /// The cl_status subcommand and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "SUBCOMMAND")]
+        args: Vec<String>,
+    },
     /// The takeover process. Started and supervised by `twinbeat run`, which
     /// hands it the event ring; not meant to be run by hand.
     #[command(hide = true)]
@@ -145,6 +169,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 no_agent,
             })?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { run_dir, json } => {
+            print!("{}", twinbeat::control::status_command(&run_dir, json)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ClStatus { run_dir, args } => {
+            let out = twinbeat::control::cl_status::cl_status_command(&run_dir, &args);
+            print!("{}", out.stdout);
+            eprint!("{}", out.stderr);
+            Ok(ExitCode::from(u8::try_from(out.exit).unwrap_or(13)))
         }
         Command::Agent { dir, node, run_dir } => {
             let node = node_or_host(node)?;

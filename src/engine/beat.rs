@@ -37,6 +37,10 @@ pub trait EventSink {
     fn publish(&mut self, event: &Event);
     /// End of a batch: wake the consumer if it sleeps.
     fn flush(&mut self) {}
+    /// Events the sink could not take (a full ring), for status.
+    fn dropped(&self) -> u64 {
+        0
+    }
 }
 
 impl EventSink for Vec<Event> {
@@ -171,9 +175,12 @@ impl<B: Backend> BeatLoop<B> {
     /// Runs until `controls.stop` is set. Returns the backend's fatal error,
     /// if any.
     pub fn run(&mut self, controls: &Controls, sink: &mut impl EventSink) -> std::io::Result<()> {
+        // The first round leaves now, not when the loop was built: setting
+        // up the thread (pinning, mlockall) is not a late keepalive.
+        self.core.next_send = self.core.next_send.max(monotonic_ns());
         while !controls.stop.load(Ordering::Relaxed) {
             self.turn(sink)?;
-            self.serve_controls(controls);
+            self.serve_controls(controls, sink.dropped());
         }
         Ok(())
     }
@@ -196,12 +203,13 @@ impl<B: Backend> BeatLoop<B> {
         Ok(())
     }
 
-    fn serve_controls(&mut self, controls: &Controls) {
+    fn serve_controls(&mut self, controls: &Controls, ring_overflows: u64) {
         while let Ok(keys) = controls.keys.try_recv() {
             self.core.keys = keys;
         }
         while let Ok(req) = controls.snapshots.try_recv() {
-            let snap = self.snapshot(monotonic_ns());
+            let mut snap = self.snapshot(monotonic_ns());
+            snap.ring_overflows = ring_overflows;
             let _ = req.reply.try_send(snap);
         }
     }

@@ -23,6 +23,8 @@ use std::time::Duration;
 use crossbeam::channel;
 
 use crate::config::{self, Config};
+use crate::control::protocol::{Request, Response};
+use crate::control::server::ControlServer;
 use crate::engine::beat::{BeatLoop, Controls, EventSink, LoopInfo, SnapshotRequest};
 use crate::engine::events::to_record;
 use crate::engine::io::{BackendKind, open_backend};
@@ -85,6 +87,8 @@ pub enum DaemonError {
     Io(#[from] io::Error),
     #[error("beat thread: {0}")]
     Beat(String),
+    #[error("control socket: {0}")]
+    Control(String),
 }
 
 fn path_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> DaemonError + 'a {
@@ -152,6 +156,34 @@ impl EventSink for RingSink {
         if std::mem::take(&mut self.pending) {
             self.writer.notify();
         }
+    }
+
+    fn dropped(&self) -> u64 {
+        self.writer.stats().overflowed
+    }
+}
+
+/// Answers control requests by asking the beat thread, which replies at
+/// its next turn (at most a keepalive or a detector deadline away).
+fn control_handler(
+    snapshots: channel::Sender<SnapshotRequest>,
+) -> impl FnMut(Request) -> Response {
+    move |req| match req {
+        Request::Status => {
+            let (reply, answer) = channel::bounded(1);
+            if snapshots.try_send(SnapshotRequest { reply }).is_err() {
+                return Response::Error {
+                    message: "the beat thread is busy with other status requests".into(),
+                };
+            }
+            match answer.recv_timeout(Duration::from_secs(2)) {
+                Ok(snap) => Response::Status(snap),
+                Err(_) => Response::Error {
+                    message: "the beat thread did not answer within 2 s".into(),
+                },
+            }
+        }
+        Request::Standby { .. } | Request::Takeover { .. } => Response::Unsupported,
     }
 }
 
@@ -304,6 +336,9 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     make_private_dir(&run_dir)?;
     make_private_dir(&state_dir)?;
     let _lock = lock_run_dir(&run_dir)?;
+    // Bound before anything else starts, so a second daemon on this run dir
+    // fails early with the first one's pid.
+    let control = ControlServer::bind(&run_dir).map_err(|e| DaemonError::Control(e.to_string()))?;
 
     let mut store = GenerationStore::open(&state_dir)?;
     let generation = store.take_next()?;
@@ -375,7 +410,10 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         snapshots: snap_rx,
         keys: keys_rx,
     };
-    let _ = snap_tx; // served by the control socket thread
+    let control_stop = stop.clone();
+    let control_thread = std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || control.serve(control_handler(snap_tx), control_stop))?;
 
     tracing::info!(
         node = %plan.node_name,
@@ -428,6 +466,11 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         .map_err(|_| DaemonError::Beat("the beat thread panicked".into()))?;
     if let Some(Ok(h)) = agent {
         let _ = h.join();
+    }
+    match control_thread.join() {
+        Ok(Err(e)) => tracing::warn!("control socket: {e}"),
+        Err(_) => tracing::error!("the control thread panicked"),
+        Ok(Ok(())) => {}
     }
     result.map_err(|e| DaemonError::Beat(e.to_string()))?;
     tracing::info!("twinbeat stopped");
