@@ -95,7 +95,11 @@ enum Command {
         #[arg(long, value_name = "D", default_value = "/run/twinbeat")]
         run_dir: PathBuf,
         /// The cl_status subcommand and its arguments.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "SUBCOMMAND")]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "SUBCOMMAND"
+        )]
         args: Vec<String>,
     },
     /// The takeover process. Started and supervised by `twinbeat run`, which

@@ -165,9 +165,7 @@ impl EventSink for RingSink {
 
 /// Answers control requests by asking the beat thread, which replies at
 /// its next turn (at most a keepalive or a detector deadline away).
-fn control_handler(
-    snapshots: channel::Sender<SnapshotRequest>,
-) -> impl FnMut(Request) -> Response {
+fn control_handler(snapshots: channel::Sender<SnapshotRequest>) -> impl FnMut(Request) -> Response {
     move |req| match req {
         Request::Status => {
             let (reply, answer) = channel::bounded(1);

@@ -211,3 +211,59 @@ impl Drop for Pair {
         }
     }
 }
+
+impl Pair {
+    /// The daemon's status over its control socket.
+    pub fn status(&self, i: usize) -> twinbeat::engine::status::Snapshot {
+        twinbeat::control::client::Client::connect(self.run_dir(i))
+            .and_then(|mut c| c.status())
+            .unwrap_or_else(|e| panic!("status of {}: {e}\n{}", self.name(i), self.log(i)))
+    }
+
+    /// Polls node `i`'s status until `ok` holds.
+    pub fn wait_status(
+        &self,
+        i: usize,
+        what: &str,
+        ok: impl Fn(&twinbeat::engine::status::Snapshot) -> bool,
+    ) -> twinbeat::engine::status::Snapshot {
+        let start = Instant::now();
+        loop {
+            // The socket appears a moment after the process starts.
+            let s = twinbeat::control::client::Client::connect(self.run_dir(i))
+                .and_then(|mut c| c.status());
+            if let Ok(s) = &s
+                && ok(s)
+            {
+                return s.clone();
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "node {}: never {what}; last status {s:#?}\n{}",
+                self.name(i),
+                self.log(i)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs `twinbeat ARGS...` to completion: (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_twinbeat"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    pub fn write_authkeys(&self, i: usize, text: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.nodes[i].dirs.config_dir.join("authkeys");
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
