@@ -345,7 +345,12 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     store.reserve(generation.saturating_add(1))?;
 
     let local: HashSet<_> = local_addresses().unwrap_or_default();
-    let plan = BeatPlan::new(&cfg, &local)?;
+    let plan = BeatPlan::with_device_addresses(&cfg, &local, |dev| {
+        crate::engine::links::ipv4_of(dev)
+            .ok()
+            .flatten()
+            .map(|i| std::net::IpAddr::V4(i.address))
+    })?;
     for s in &plan.skipped {
         tracing::info!("ha.cf:{}: {}", s.line, s.reason);
     }

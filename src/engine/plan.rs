@@ -62,6 +62,18 @@ fn nanos(d: std::time::Duration) -> Nanos {
 impl BeatPlan {
     /// Plans the loop for `cfg`; `local` are this host's addresses.
     pub fn new(cfg: &Config, local: &HashSet<IpAddr>) -> Result<Self, PlanError> {
+        Self::with_device_addresses(cfg, local, |_| None)
+    }
+
+    /// Like [`BeatPlan::new`]; `device_v4` gives an interface's IPv4
+    /// address. A ucast socket binds to its device's address when ha.cf
+    /// sets no `bind_address`, so that broadcasts on the same port (a bcast
+    /// link on that device) reach only the bcast link's socket.
+    pub fn with_device_addresses(
+        cfg: &Config,
+        local: &HashSet<IpAddr>,
+        device_v4: impl Fn(&str) -> Option<IpAddr>,
+    ) -> Result<Self, PlanError> {
         let h = &cfg.hacf;
         let udpport = h.udpport.value;
         let bind_ip = h.bind_address.value;
@@ -84,10 +96,14 @@ impl BeatPlan {
                         });
                         continue;
                     }
+                    let bind = match (bind_ip.is_unspecified(), device_v4(dev)) {
+                        (true, Some(dev_ip)) if dev_ip.is_ipv4() == peer.is_ipv4() => dev_ip,
+                        _ => bind_ip,
+                    };
                     (
                         LinkSetup::Ucast {
                             dev: Some(dev.clone()),
-                            bind: SocketAddr::new(bind_ip, udpport),
+                            bind: SocketAddr::new(bind, udpport),
                             peer: SocketAddr::new(*peer, peer_port),
                         },
                         dev.clone(),
@@ -243,6 +259,24 @@ mod tests {
         let plan = BeatPlan::new(&cfg, &local).unwrap();
         assert_eq!(plan.links.len(), 1);
         assert_eq!(plan.links[0].name, "lo");
+    }
+
+    #[test]
+    fn ucast_binds_to_its_device_address_unless_bind_address_is_set() {
+        let cfg = config("udpport 7000\nucast eth0 10.0.0.2\nbcast eth0\nnode a b\n");
+        let eth0 = |d: &str| (d == "eth0").then(|| IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        let plan = BeatPlan::with_device_addresses(&cfg, &HashSet::new(), eth0).unwrap();
+        let LinkSetup::Ucast { bind, .. } = &plan.links[0].setup else {
+            panic!("ucast first")
+        };
+        assert_eq!(*bind, "10.0.0.1:7000".parse().unwrap());
+
+        let cfg = config("udpport 7000\nbind_address 10.9.9.9\nucast eth0 10.0.0.2\nnode a b\n");
+        let plan = BeatPlan::with_device_addresses(&cfg, &HashSet::new(), eth0).unwrap();
+        let LinkSetup::Ucast { bind, .. } = &plan.links[0].setup else {
+            panic!("ucast first")
+        };
+        assert_eq!(*bind, "10.9.9.9:7000".parse().unwrap());
     }
 
     #[test]
