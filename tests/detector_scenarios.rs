@@ -626,3 +626,114 @@ fn next_deadline_names_the_next_timer_and_never_sleeps_past_the_threshold() {
     assert_eq!(seen, last_rx + DEADTIME);
     assert_eq!(h.det.events_dropped(), 0);
 }
+
+/// The frame the scripted peer sent in round `seq`, replayed on `link` now.
+fn replay_of(h: &Harness, seq: u32, link: u8) -> Arrival {
+    let last = h.peer.last_sent.expect("the peer sent something");
+    let rounds_back = u64::from(last.seq - seq);
+    Arrival {
+        link: LinkId(link),
+        seq,
+        tx_ts: last.tx_ts.wrapping_sub((rounds_back * KEEPALIVE) as u32),
+        rx_time: h.now,
+        ..last
+    }
+}
+
+#[test]
+fn an_old_frame_replayed_on_a_link_that_never_heard_it_does_not_revive_a_dead_peer() {
+    let mut h = Harness::new();
+    h.peer.link_on[1] = false;
+    h.run_for(50 * KEEPALIVE + LATENCY);
+    assert_eq!(h.peer.last_sent.map(|a| a.seq), Some(50));
+    h.peer.sending = false;
+    h.run_for(2 * DEADTIME);
+    assert_eq!(h.liveness(), Liveness::Dead);
+    let events_before = h.events.len();
+
+    let replay = replay_of(&h, 10, 1);
+    assert_eq!(h.det.on_arrival(&replay, h.now), Err(Rejected::Replay));
+    h.poll();
+    h.run_for(KEEPALIVE);
+
+    assert_eq!(h.liveness(), Liveness::Dead);
+    assert_eq!(
+        h.events.len(),
+        events_before,
+        "{:?}",
+        &h.events[events_before..]
+    );
+    let link1 = h.det.link(P, LinkId(1)).expect("link");
+    assert!(!link1.up);
+    assert_eq!((link1.frames_received, link1.rejected_replay), (0, 1));
+    assert_eq!(link1.last_heard, None);
+}
+
+#[test]
+fn reviving_a_dead_peer_takes_a_counter_above_any_heard() {
+    let mut h = Harness::new();
+    h.peer.link_on[1] = false;
+    h.run_for(20 * KEEPALIVE + LATENCY);
+    h.peer.sending = false;
+    h.run_for(2 * DEADTIME);
+    assert_eq!(h.liveness(), Liveness::Dead);
+    // The newest round ever heard (on link 0) proves nothing new on link 1.
+    let newest = replay_of(&h, 20, 1);
+    assert_eq!(h.det.on_arrival(&newest, h.now), Err(Rejected::Replay));
+    assert_eq!(h.liveness(), Liveness::Dead);
+    // The next round does.
+    let next = Arrival { seq: 21, ..newest };
+    assert_eq!(h.det.on_arrival(&next, h.now), Ok(()));
+    assert_eq!(h.liveness(), Liveness::Alive);
+    h.poll();
+    assert_eq!(h.count(|e| matches!(e, Event::PeerAlive { .. })), 2);
+    assert_eq!(h.count(is_link_up(1)), 1);
+}
+
+#[test]
+fn an_old_frame_replayed_on_a_down_link_does_not_bring_it_up() {
+    let mut h = Harness::new();
+    h.run_for(5 * KEEPALIVE + LATENCY);
+    h.peer.link_on[1] = false;
+    h.run_for(DEADTIME + 30 * KEEPALIVE);
+    assert_eq!(h.count(is_link_down(1)), 1);
+    let newest = h.peer.last_sent.expect("sent").seq;
+
+    // Heard on link 0 ten rounds ago, never on link 1: not proof of link 1 now.
+    let replay = replay_of(&h, newest - 10, 1);
+    assert_eq!(h.det.on_arrival(&replay, h.now), Err(Rejected::Replay));
+    h.poll();
+    assert_eq!(h.det.link(P, LinkId(1)).map(|s| s.up), Some(false));
+    assert_eq!(h.count(is_link_up(1)), 1, "only the first contact");
+
+    // The current round on the repaired link does prove it.
+    h.peer.link_on[1] = true;
+    h.run_for(2 * KEEPALIVE);
+    assert_eq!(h.count(is_link_up(1)), 2);
+    assert_eq!(h.liveness(), Liveness::Alive);
+}
+
+#[test]
+fn a_lagging_link_that_is_up_is_heard_within_the_window_only() {
+    let mut h = Harness::new();
+    h.run_for(20 * KEEPALIVE + LATENCY);
+    h.peer.link_on[1] = false;
+    h.run_for(5 * KEEPALIVE);
+    assert_eq!(h.det.link(P, LinkId(1)).map(|s| s.up), Some(true));
+    let top = h.peer.last_sent.expect("sent").seq;
+    // Link 1 is slow: it delivers a round link 0 delivered 3 rounds ago.
+    let lagging = replay_of(&h, top - 3, 1);
+    assert_eq!(h.det.on_arrival(&lagging, h.now), Ok(()));
+    // The peer jumps 70 rounds ahead on link 0 (lost on the way here);
+    // link 1's next round is now too far behind the newest to prove anything.
+    let ahead = Arrival {
+        link: LinkId(0),
+        seq: top + 70,
+        ..replay_of(&h, top, 0)
+    };
+    assert_eq!(h.det.on_arrival(&ahead, h.now), Ok(()));
+    let too_far = replay_of(&h, top - 2, 1);
+    assert_eq!(h.det.on_arrival(&too_far, h.now), Err(Rejected::Replay));
+    let link1 = h.det.link(P, LinkId(1)).expect("link");
+    assert_eq!(link1.rejected_replay, 1);
+}

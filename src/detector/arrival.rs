@@ -57,8 +57,9 @@ pub enum Rejected {
     UnknownPeer(u8),
     #[error("link {0} is not configured")]
     UnknownLink(u8),
-    /// Counter already seen on this link, too old to tell, or from an older
-    /// generation of the peer.
+    /// Counter already seen on this link, too old to tell, from an older
+    /// run of the peer, or not recent enough against the newest counter
+    /// heard from the peer on any link (a frame replayed onto another link).
     #[error("replayed or stale frame")]
     Replay,
     /// Counter below the highest seen on this link but never seen before: a

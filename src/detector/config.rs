@@ -34,9 +34,16 @@ pub const MAX_IDS: usize = 256;
 pub const MAX_PAIRS: usize = 1024;
 
 impl DetectorConfig {
-    /// A configuration with the derived values at their defaults:
-    /// warntime = deadtime / 2 (Heartbeat's default), initdead = deadtime,
-    /// stall threshold = [`default_stall_threshold`].
+    /// A configuration with the derived values filled in: warntime =
+    /// deadtime / 2 (Heartbeat's default), initdead = deadtime, stall
+    /// threshold = [`default_stall_threshold`].
+    ///
+    /// initdead = deadtime is a neutral starting value, *not* Heartbeat's
+    /// default (deadtime when above 10 s, 12 s below 6 s, else 2 × deadtime).
+    /// That rule belongs to the ha.cf layer (`config::hacf` applies it when
+    /// `initdead` is not set) and the engine copies the resulting value into
+    /// [`DetectorConfig::initdead`]; a caller building a detector by hand
+    /// sets the field itself.
     pub fn new(keepalive: Nanos, deadtime: Nanos, peers: usize, links: usize) -> Self {
         DetectorConfig {
             keepalive,
@@ -126,9 +133,10 @@ mod tests {
     use crate::time::NANOS_PER_MILLI;
 
     #[test]
-    fn defaults_follow_heartbeat_and_pass_validation() {
+    fn new_fills_warntime_half_deadtime_initdead_deadtime_and_passes_validation() {
         let cfg = DetectorConfig::new(NANOS_PER_MILLI, 40 * NANOS_PER_MILLI, 1, 2);
         assert_eq!(cfg.warntime, 20 * NANOS_PER_MILLI);
+        // Not Heartbeat's initdead rule: the ha.cf layer applies that one.
         assert_eq!(cfg.initdead, cfg.deadtime);
         assert_eq!(cfg.stall_threshold, 10 * NANOS_PER_MILLI);
         assert_eq!(cfg.validate(), Ok(()));

@@ -12,9 +12,14 @@
 //!   after `initdead` (counted from construction); its links were never up,
 //!   so no `LinkDown` is emitted for them.
 //! - `PeerWarn` is raised once per silence, when it passes `warntime`.
-//! - Only accepted frames (strictly rising counter, see [`sequence`]) count
-//!   as signs of life; a rejected frame touches neither liveness nor the
-//!   receive statistics.
+//! - Only accepted frames count as signs of life: the counter must rise
+//!   strictly on the frame's link *and* be recent against the newest counter
+//!   heard from the peer on any link (see [`sequence`]): within
+//!   [`LINK_LAG_WINDOW`] rounds on a link that is up, at least the newest
+//!   round to bring a link up, strictly newer (or a restart) to revive a dead
+//!   peer. So a captured frame replayed on another link revives neither a
+//!   dead peer nor a down link. A rejected frame touches neither liveness nor
+//!   the receive statistics.
 //!
 //! # Stalls: silence is measured in awake time
 //!
@@ -71,7 +76,8 @@ pub use stats::{HISTOGRAM_HIGHEST, HISTOGRAM_SIGFIG, LinkStats, RTT_PLAUSIBLE_BE
 
 use awake::AwakeClock;
 use event::EventQueue;
-use sequence::{Check, CounterWindow, Incarnation, Run};
+pub use sequence::LINK_LAG_WINDOW;
+use sequence::{Bar, Check, CounterWindow, Incarnation, Run};
 
 use crate::time::Nanos;
 
@@ -222,7 +228,20 @@ impl Detector {
             Run::First | Run::Current => peer.incarnation.number,
         };
         let (lost, adjacent) = match pair.window.check(counter, run_number) {
-            Check::Fresh { lost, adjacent } => (lost, adjacent),
+            Check::Fresh { lost, adjacent } => {
+                let bar = if peer.liveness == Liveness::Dead {
+                    Bar::Newer
+                } else if !pair.stats.up {
+                    Bar::CurrentRound
+                } else {
+                    Bar::Lagging
+                };
+                if !peer.incarnation.clears(counter, run, bar) {
+                    pair.stats.rejected_replay = pair.stats.rejected_replay.saturating_add(1);
+                    return Err(Rejected::Replay);
+                }
+                (lost, adjacent)
+            }
             Check::Late => {
                 pair.window.record(counter, run_number);
                 pair.stats.reordered = pair.stats.reordered.saturating_add(1);

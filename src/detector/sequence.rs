@@ -11,9 +11,41 @@
 //!   strictly, counts the gaps as loss, and remembers the last 64 counters so
 //!   a late frame is told apart from a duplicate (a late frame takes its
 //!   counter back out of the loss).
+//! - [`Incarnation::clears`] (per peer, across links) decides whether a frame
+//!   that is new *on its link* is also recent enough to be a sign of life.
+//!   A link's own history cannot tell: a frame heard on link 0 and replayed
+//!   on link 1 rises on link 1. So the peer keeps the highest counter
+//!   accepted on any link, and a frame must clear a [`Bar`] set by where the
+//!   peer and the link stand:
+//!   - link up, peer alive: within [`LINK_LAG_WINDOW`] rounds of that
+//!     highest (every round goes out on every link, so a slower link may
+//!     deliver a round that a faster one already did);
+//!   - link not up (never heard, or down): at least that highest, i.e. the
+//!     newest round heard anywhere, or newer;
+//!   - peer dead: strictly above that highest, or a new run (restart).
+//!
+//!   Frames of an older run (before a restart) are always replays. Frames of
+//!   the generation before a sequence roll belong to the same run and are
+//!   judged by the same bar on the 64-bit counter.
 
 /// Counter advance below which a generation step is a sequence roll.
 pub const ROLL_WINDOW: u64 = 1 << 16;
+
+/// How far (in rounds) a link that is up may lag behind the newest round
+/// heard from the peer on any link and still count as alive.
+pub const LINK_LAG_WINDOW: u64 = 64;
+
+/// How recent a frame of the current run must be to count as a sign of life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bar {
+    /// The link is up and the peer alive: within [`LINK_LAG_WINDOW`] of the
+    /// peer's highest counter.
+    Lagging,
+    /// The link is not up: at least the peer's highest counter.
+    CurrentRound,
+    /// The peer is dead: strictly above its highest counter.
+    Newer,
+}
 
 /// How a frame's counter relates to the peer's current run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +101,23 @@ impl Incarnation {
             Run::Restarted {
                 old_generation: top,
             }
+        }
+    }
+
+    /// Whether a frame of the current run is recent enough for `bar`. Frames
+    /// of a first contact or of a new run always are.
+    pub(crate) fn clears(&self, counter: u64, run: Run, bar: Bar) -> bool {
+        let Some(highest) = self.highest else {
+            return true;
+        };
+        match run {
+            Run::First | Run::Restarted { .. } => true,
+            Run::Old => false,
+            Run::Current => match bar {
+                Bar::Lagging => counter > highest || highest - counter < LINK_LAG_WINDOW,
+                Bar::CurrentRound => counter >= highest,
+                Bar::Newer => counter > highest,
+            },
         }
     }
 
@@ -209,6 +258,34 @@ mod tests {
         inc.accept(counter(8, 1), Run::Current);
         assert_eq!(inc.classify(counter(7, u32::MAX - 5), false), Run::Current);
         assert_eq!(inc.classify(counter(7, u32::MAX - 20), false), Run::Old);
+    }
+
+    #[test]
+    fn the_bar_rises_with_what_the_frame_would_revive() {
+        let top = counter(7, 1_000);
+        let inc = incarnation_at(top);
+        let clears = |c: u64, bar| inc.clears(c, inc.classify(c, false), bar);
+        assert!(clears(top - (LINK_LAG_WINDOW - 1), Bar::Lagging));
+        assert!(!clears(top - LINK_LAG_WINDOW, Bar::Lagging));
+        assert!(clears(top, Bar::CurrentRound));
+        assert!(!clears(top - 1, Bar::CurrentRound));
+        assert!(!clears(top, Bar::Newer));
+        assert!(clears(top + 1, Bar::Newer));
+        assert!(!clears(counter(6, 1_000), Bar::Lagging), "older run");
+        let restart = counter(8, 0);
+        assert!(inc.clears(restart, inc.classify(restart, true), Bar::Newer));
+        assert!(Incarnation::default().clears(5, Run::First, Bar::Newer));
+    }
+
+    #[test]
+    fn a_pre_roll_frame_is_judged_on_the_full_counter() {
+        let mut inc = incarnation_at(counter(7, u32::MAX - 1));
+        inc.accept(counter(8, 2), Run::Current);
+        let pre_roll = counter(7, u32::MAX);
+        let run = inc.classify(pre_roll, false);
+        assert_eq!(run, Run::Current);
+        assert!(inc.clears(pre_roll, run, Bar::Lagging));
+        assert!(!inc.clears(pre_roll, run, Bar::CurrentRound));
     }
 
     #[test]

@@ -29,8 +29,9 @@ pub struct LinkStats {
     pub reordered: u64,
     /// Frames whose counter had already been received (rejected as `Replay`).
     pub duplicates: u64,
-    /// Every `Replay` rejection: duplicates, counters too old to tell, and
-    /// frames of an older generation.
+    /// Every `Replay` rejection: duplicates, counters too old to tell,
+    /// frames of an older run, and frames too far behind the newest counter
+    /// heard from the peer on any link.
     pub rejected_replay: u64,
     /// Echoes giving an RTT of 4 s or more, not recorded.
     pub rtt_implausible: u64,
