@@ -196,11 +196,12 @@ fn every_directive_file_is_valid_and_acted_on() {
     assert_eq!(
         kinds,
         [
-            "bcast", "bcast", "mcast", "ucast", "ucast", "ucast", "serial"
+            "bcast", "bcast", "bcast", "mcast", "ucast", "ucast", "ucast", "serial"
         ]
     );
+    assert_eq!(h.links[2].spec, LinkSpec::Bcast { dev: "eth5".into() });
     assert_eq!(
-        h.links[2].spec,
+        h.links[3].spec,
         LinkSpec::Mcast {
             dev: "eth2".into(),
             group: Ipv4Addr::new(239, 192, 0, 42),
@@ -210,14 +211,14 @@ fn every_directive_file_is_valid_and_acted_on() {
         }
     );
     assert!(matches!(
-        &h.links[4].spec,
+        &h.links[5].spec,
         LinkSpec::Ucast {
             port: Some(7001),
             ..
         }
     ));
     assert!(matches!(
-        &h.links[5].spec,
+        &h.links[6].spec,
         LinkSpec::Ucast {
             peer: IpAddr::V6(_),
             port: None,
@@ -257,17 +258,54 @@ fn every_directive_file_is_valid_and_acted_on() {
             .and_then(|ip| ip.broadcast),
         Some(Ipv4Addr::new(10, 0, 0, 255))
     );
-    // Every accepted-but-ignored directive is a warning naming its line.
-    let ignored_lines: Vec<usize> = cfg.warnings.warnings().map(|w| w.line).collect();
-    assert_eq!(ignored_lines, (33..=49).collect::<Vec<_>>());
-    assert!(
-        cfg.warnings
-            .warnings()
-            .all(|w| w.message.contains("is ignored")),
-        "{}",
-        cfg.warnings
-    );
+    // Every accepted-but-ignored or deprecated directive is a warning
+    // naming its line.
+    let prefix = format!("{}/", dir.path().display());
+    let got: Vec<String> = warnings(&cfg.warnings)
+        .iter()
+        .map(|w| w.replace(&prefix, "DIR/"))
+        .collect();
+    assert_eq!(got, EVERY_DIRECTIVE_WARNINGS);
 }
+
+const EVERY_DIRECTIVE_WARNINGS: &[&str] = &[
+    "DIR/ha.cf:10: warning: `udp` is an old name for `bcast`; write `bcast`",
+    "DIR/ha.cf:18: warning: `nice_failback` is deprecated: read as `auto_failback off`; write that instead",
+    "DIR/ha.cf:19: warning: `auto_failback` set again (also on line 18); this line wins",
+    "DIR/ha.cf:22: warning: `hbaping` is ignored: twinbeat has no fibre-channel ping nodes",
+    "DIR/ha.cf:36: warning: `realtime_priority` sets realtime_priority again (also on line 25); this line wins",
+    "DIR/ha.cf:37: warning: `apiauth` is ignored: twinbeat has no Heartbeat API clients to authorize; `twinbeat status`/`cl_status` use the control socket in run_dir",
+    "DIR/ha.cf:38: warning: `stonith` is ignored: twinbeat has no STONITH support; a dead peer's groups are taken over without fencing",
+    "DIR/ha.cf:39: warning: `stonith_host` is ignored: twinbeat has no STONITH support; a dead peer's groups are taken over without fencing",
+    "DIR/ha.cf:40: warning: `failfast` is ignored: twinbeat does not run failfast children",
+    "DIR/ha.cf:41: warning: `compression` is ignored: twinbeat keepalives are fixed-size binary frames and are never compressed",
+    "DIR/ha.cf:42: warning: `compression_threshold` is ignored: twinbeat keepalives are fixed-size binary frames and are never compressed",
+    "DIR/ha.cf:43: warning: `traditional_compression` is ignored: twinbeat keepalives are fixed-size binary frames and are never compressed",
+    "DIR/ha.cf:44: warning: `conn_logd_time` is ignored: twinbeat does not connect to Heartbeat's logd",
+    "DIR/ha.cf:45: warning: `msgfmt` is ignored: twinbeat uses its own binary wire format",
+    "DIR/ha.cf:46: warning: `hopfudge` is ignored: twinbeat never forwards messages between links",
+    "DIR/ha.cf:47: warning: `hbgenmethod` is ignored: twinbeat always keeps its generation number in a file in state_dir",
+    "DIR/ha.cf:48: warning: `coredumps` is ignored: twinbeat leaves core dumps to the system settings",
+    "DIR/ha.cf:49: warning: `coreroot` is ignored: twinbeat leaves core dumps to the system settings",
+    "DIR/ha.cf:50: warning: `autojoin` is ignored: a twinbeat pair is exactly the two `node` names; nodes never join automatically",
+    "DIR/ha.cf:51: warning: `uuidfrom` is ignored: twinbeat identifies nodes by name",
+    "DIR/ha.cf:52: warning: `crm off` is ignored: twinbeat always manages resources from haresources",
+    "DIR/ha.cf:53: warning: `pacemaker respawn` is ignored: twinbeat has no CRM (Pacemaker); it manages resources from haresources",
+    "DIR/ha.cf:54: warning: `crm_daemon_dir` is ignored: twinbeat has no CRM (Pacemaker); it manages resources from haresources",
+    "DIR/ha.cf:55: warning: `crmd_spawns_pengine` is ignored: twinbeat has no CRM (Pacemaker); it manages resources from haresources",
+    "DIR/ha.cf:56: warning: `debug` is ignored: twinbeat's log level is set with the RUST_LOG environment variable",
+    "DIR/ha.cf:57: warning: `max_rexmit_delay` is ignored: twinbeat never retransmits: every keepalive is fresh",
+    "DIR/ha.cf:58: warning: `env` is ignored: twinbeat does not pass environment settings to respawned programs",
+    "DIR/ha.cf:59: warning: `log_badpack` is ignored: twinbeat counts bad packets per link in `twinbeat status`",
+    "DIR/ha.cf:60: warning: `use_apphbd` is ignored: twinbeat does not register with apphbd",
+    "DIR/ha.cf:61: warning: `syslogmsgfmt` is ignored: twinbeat's log format is its own",
+    "DIR/ha.cf:62: warning: `record_config_changes` is ignored: twinbeat has no CIB",
+    "DIR/ha.cf:63: warning: `record_pengine_inputs` is ignored: twinbeat has no CIB",
+    "DIR/ha.cf:64: warning: `enable_config_writes` is ignored: twinbeat has no CIB",
+    "DIR/ha.cf:65: warning: `memreserve` is ignored: twinbeat does not preallocate a memory reserve",
+    "DIR/ha.cf:66: warning: `quorum_server` is ignored: a twinbeat pair has no quorum server",
+    "DIR/ha.cf:67: warning: `normalpoll` is ignored: twinbeat's beat loop uses io_uring or poll by itself",
+];
 
 // ------------------------------------------------ one bad input per rule
 
@@ -367,6 +405,86 @@ fn each_hacf_rule_has_its_exact_message() {
         (
             "udpport_range.cf",
             "ha.cf:1: udpport `70000` must be a port number from 1 to 65535",
+        ),
+        (
+            "mcast6.cf",
+            "ha.cf:4: `mcast6` (IPv6 multicast) is not supported by twinbeat; use `mcast` or `ucast` with an IPv6 address",
+        ),
+        (
+            "watchdog_twice.cf",
+            "ha.cf:5: watchdog device given twice: first at line 4",
+        ),
+        (
+            "baud_twice.cf",
+            "ha.cf:2: baudrate multiply specified: first at line 1",
+        ),
+        (
+            "rtprio_range.cf",
+            "ha.cf:4: rtprio `0` must be a number from 1 to 99",
+        ),
+        (
+            "use_logd_off_without_log.cf",
+            "ha.cf:4: no log entry found in ha.cf (logfile, debugfile or logfacility) and use_logd is set to off: Heartbeat refuses this; twinbeat itself always logs to stderr (RUST_LOG sets the level), so remove `use_logd off` or add the logfile or logfacility Heartbeat would use",
+        ),
+        (
+            "nice_failback_bad.cf",
+            "ha.cf:4: nice_failback `maybe`: expected on or off",
+        ),
+        (
+            "placeholder_bcast.cf",
+            "ha.cf:4: bcast: `{{ heartbeat_iface }}` looks like an unfilled template placeholder: put the real value there",
+        ),
+        (
+            "placeholder_watchdog.cf",
+            "ha.cf:4: watchdog: `${WATCHDOG}` looks like an unfilled template placeholder: put the real value there",
+        ),
+        (
+            "placeholder_node.cf",
+            "ha.cf:3: node: `{{ peer_name }}` looks like an unfilled template placeholder: put the real value there",
+        ),
+        (
+            "placeholder_serial.cf",
+            "ha.cf:4: serial: `<serial-device>` looks like an unfilled template placeholder: put the real value there",
+        ),
+        (
+            "placeholder_ping.cf",
+            "ha.cf:4: ping: `%GATEWAY%` looks like an unfilled template placeholder: put the real value there",
+        ),
+        (
+            "placeholder_mcast.cf",
+            "ha.cf:4: mcast: `{{ group }}` looks like an unfilled template placeholder: put the real value there",
+        ),
+        (
+            "placeholder_logfile.cf",
+            "ha.cf:4: logfile: `{{ log_dir }}` looks like an unfilled template placeholder: put the real value there",
+        ),
+        (
+            "placeholder_keepalive.cf",
+            "ha.cf:4: keepalive: `{{ keepalive }}` looks like an unfilled template placeholder: put the real value there",
+        ),
+        (
+            "iface_too_long.cf",
+            "ha.cf:4: bcast: `eth0.veryverylong1` is not a network interface name (1 to 15 bytes, no `/`, spaces or control characters)",
+        ),
+        (
+            "iface_control_char.cf",
+            "ha.cf:4: bcast: `eth\\u{1}x` is not a network interface name (1 to 15 bytes, no `/`, spaces or control characters)",
+        ),
+        (
+            "iface_slash.cf",
+            "ha.cf:4: mcast: `../eth0` is not a network interface name (1 to 15 bytes, no `/`, spaces or control characters)",
+        ),
+        (
+            "node_control_char.cf",
+            "ha.cf:2: node `b\\u{1b}[2J` is not a node name (as `uname -n` gives it: 1 to 64 bytes, no spaces or control characters)",
+        ),
+        (
+            "escape_in_directive.cf",
+            "ha.cf:4: unknown directive `frob\\u{1b}]0;pwned\\u{7}`",
+        ),
+        (
+            "escape_in_value.cf",
+            "ha.cf:4: baud `9600\\u{1b}[31m` is not a standard rate (9600, 19200, 38400, 57600, 115200, 230400, 460800)",
         ),
     ];
     for (file, expected) in cases {
@@ -479,6 +597,18 @@ fn each_authkeys_rule_has_its_exact_message() {
             "unknown_method",
             "authkeys:2: unknown auth method `sha512` (expected crc, md5, sha1 or sha256)",
         ),
+        (
+            "placeholder_key",
+            "authkeys:2: this line holds an unfilled template placeholder (such as `{{ ... }}` or `${...}`): put the real value there",
+        ),
+        (
+            "placeholder_index",
+            "authkeys:1: this line holds an unfilled template placeholder (such as `{{ ... }}` or `${...}`): put the real value there",
+        ),
+        (
+            "method_escape",
+            "authkeys:2: unknown auth method `sha1\\u{1b}[5m` (expected crc, md5, sha1 or sha256)",
+        ),
     ];
     for (file, expected) in cases {
         let mut d = Diagnostics::new();
@@ -538,6 +668,14 @@ fn each_haresources_rule_has_its_exact_message() {
         (
             "no_resources",
             "haresources:1: group for node `a` lists no resources",
+        ),
+        (
+            "placeholder",
+            "haresources:1: `{{ vip }}` looks like an unfilled template placeholder: put the real value there",
+        ),
+        (
+            "iface_escape",
+            "haresources:1: `IPaddr::10.0.0.1/24/eth0\\u{1b}[1m`: `eth0\\u{1b}[1m` is not a network interface name (1 to 15 bytes, no `/`, spaces or control characters)",
         ),
     ];
     for (file, expected) in cases {
@@ -661,4 +799,139 @@ fn seed_haresources_line_verbatim_runs_with_its_node_declared() {
     assert_eq!(ip.broadcast, None);
     assert_eq!(g.resources[1].script, "Filesystem");
     assert_eq!(g.resources[1].args, ["/dev/sdb5", "/webdata", "ext3"]);
+}
+
+// ------------------------------------------------ Heartbeat semantics
+
+fn parse_ok(text: &str) -> (hacf::HaCf, Vec<String>) {
+    let mut d = Diagnostics::new();
+    let cfg = hacf::parse(text, Path::new("ha.cf"), &mut d);
+    assert!(!d.has_errors(), "{d}");
+    (cfg, warnings(&d))
+}
+
+#[test]
+fn nice_failback_maps_as_heartbeat_does() {
+    let (cfg, w) = parse_ok("bcast eth0\nnode a b\nnice_failback on\n");
+    assert_eq!(cfg.auto_failback.value, AutoFailback::Off);
+    assert_eq!(
+        w,
+        [
+            "ha.cf:3: warning: `nice_failback` is deprecated: read as `auto_failback off`; write that instead"
+        ]
+    );
+    // Heartbeat: "nice_failback off has been strictly interpreted as
+    // 'auto_failback legacy'".
+    let (cfg, w) = parse_ok("bcast eth0\nnode a b\nnice_failback off\n");
+    assert_eq!(cfg.auto_failback.value, AutoFailback::Legacy);
+    assert!(!cfg.auto_failback.is_default());
+    assert_eq!(
+        w,
+        [
+            "ha.cf:3: warning: `nice_failback` is deprecated: read as `auto_failback legacy`, as Heartbeat does; consider `auto_failback on`"
+        ]
+    );
+}
+
+#[test]
+fn use_logd_defaults_on_only_without_any_log_entry() {
+    let base = "bcast eth0\nnode a b\nauto_failback on\n";
+    let (cfg, _) = parse_ok(base);
+    assert!(cfg.use_logd.value);
+    assert!(cfg.use_logd.is_default());
+    for entry in [
+        "logfile /var/log/ha-log\n",
+        "debugfile /var/log/ha-debug\n",
+        "logfacility daemon\n",
+    ] {
+        let (cfg, _) = parse_ok(&format!("{base}{entry}"));
+        assert!(!cfg.use_logd.value, "{entry}");
+        let (cfg, _) = parse_ok(&format!("{base}{entry}use_logd off\n"));
+        assert!(!cfg.use_logd.value, "{entry}");
+    }
+    // Heartbeat counts only a facility above 0: `none` and `kern` (both 0)
+    // are no log entry.
+    for facility in ["none", "kern"] {
+        let (cfg, _) = parse_ok(&format!("{base}logfacility {facility}\n"));
+        assert!(cfg.use_logd.value, "{facility}");
+        let mut d = Diagnostics::new();
+        hacf::parse(
+            &format!("{base}logfacility {facility}\nuse_logd no\n"),
+            Path::new("ha.cf"),
+            &mut d,
+        );
+        assert_eq!(errors(&d).len(), 1, "{facility}: {d}");
+        assert_eq!(d.errors().next().map(|e| e.line), Some(5));
+    }
+}
+
+#[test]
+fn initdead_below_ten_seconds_warns_only_at_second_scale_keepalives() {
+    let base = "bcast eth0\nnode a b\nauto_failback on\n";
+    let (_, w) = parse_ok(&format!("{base}keepalive 1\ndeadtime 5\ninitdead 8\n"));
+    assert_eq!(
+        w,
+        [
+            "ha.cf:6: warning: initdead (8) may be too small: it allows for slow network startup and should be at least deadtime and at least 10 seconds"
+        ]
+    );
+    let (_, w) = parse_ok(&format!("{base}keepalive 1\ndeadtime 5\ninitdead 10\n"));
+    assert!(w.is_empty(), "{w:?}");
+    // Heartbeat's defaults never fall below 10 s.
+    let (_, w) = parse_ok(&format!("{base}keepalive 1\ndeadtime 5\n"));
+    assert!(w.is_empty(), "{w:?}");
+    let (_, w) = parse_ok(&format!("{base}keepalive 100ms\ndeadtime 1\ninitdead 2\n"));
+    assert!(w.is_empty(), "{w:?}");
+}
+
+#[test]
+fn rtprio_is_the_realtime_priority() {
+    let (cfg, w) = parse_ok("bcast eth0\nnode a b\nauto_failback on\nrtprio 7\n");
+    assert_eq!(cfg.realtime_priority.value, 7);
+    assert_eq!(cfg.realtime_priority.line, Some(4));
+    assert!(w.is_empty(), "{w:?}");
+}
+
+#[test]
+fn crm_takes_heartbeats_release2_modes() {
+    for mode in ["minimal", "manual", "respawn", "valgrind", "yes"] {
+        let (_, w) = parse_ok(&format!(
+            "bcast eth0\nnode a b\nauto_failback on\ncrm {mode}\n"
+        ));
+        assert_eq!(w.len(), 1, "{mode}: {w:?}");
+    }
+}
+
+#[test]
+fn normal_values_stay_readable_in_messages() {
+    let mut d = Diagnostics::new();
+    hacf::parse(
+        "bcast eth0\nnode a b\nauto_failback on\nping 网关\n",
+        Path::new("ha.cf"),
+        &mut d,
+    );
+    assert_eq!(
+        errors(&d),
+        ["ha.cf:4: ping `网关` is not an IP address (twinbeat does not resolve host names)"]
+    );
+}
+
+#[test]
+fn authkeys_permissions_are_those_of_the_file_read() {
+    // The path is swapped for a 0600 file after the 0644 one was opened:
+    // the check must judge the open file, not what the path names now.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("authkeys");
+    fs::write(&path, "auth 1\n1 sha1 secret\n").expect("write");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let opened = fs::File::open(&path).expect("open");
+    let private = dir.path().join("authkeys.new");
+    fs::write(&private, "auth 1\n1 sha1 other\n").expect("write");
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o600)).expect("chmod");
+    fs::rename(&private, &path).expect("rename");
+    let Err(ConfigError::Invalid(d)) = authkeys::load_file(opened, &path) else {
+        panic!("the 0644 file that was read was accepted");
+    };
+    assert!(errors(&d)[0].contains("permissions 0644"), "{d}");
+    assert!(authkeys::load(&path).is_ok());
 }

@@ -60,6 +60,13 @@ const WORDS: &[&str] = &[
     "\r",
     "é",
     "\u{0}",
+    "\u{1b}[31m",
+    "\u{202e}",
+    "watchdog",
+    "rtprio",
+    "use_logd",
+    "logfile",
+    "${X}",
 ];
 
 fn wordy_text() -> impl Strategy<Value = String> {
@@ -72,7 +79,14 @@ fn all_parsers(text: &str) {
     let _ = cfg.cluster_name();
     let _ = authkeys::parse(text, Path::new("authkeys"), &mut d);
     let _ = haresources::parse(text, Path::new("haresources"), &mut d);
-    let _ = d.to_string();
+    // Whatever a file holds, no control character reaches the terminal.
+    for diag in d.iter() {
+        let shown = diag.to_string();
+        assert!(
+            !shown.chars().any(char::is_control) && !shown.contains('\u{202e}'),
+            "raw control character in {shown:?}"
+        );
+    }
 }
 
 proptest! {

@@ -8,7 +8,8 @@
 use std::fmt;
 use std::path::Path;
 
-use super::diag::{ConfigError, Diagnostics};
+use super::diag::{ConfigError, Diagnostics, shown};
+use super::hacf::{find_placeholder, placeholder_word};
 
 /// Highest key index Heartbeat allows.
 pub const MAX_KEY_INDEX: u8 = 15;
@@ -105,6 +106,20 @@ pub fn parse(text: &str, file: &Path, diags: &mut Diagnostics) -> Option<AuthKey
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        if has_placeholder(line) {
+            if line.starts_with("auth") && auth_line.is_none() {
+                // Reported here; not again as a missing `auth` line.
+                auth_line = Some((line_no, None));
+            }
+            // The line may hold a key, which is never echoed.
+            diags.error(
+                file,
+                line_no,
+                "this line holds an unfilled template placeholder (such as `{{ ... }}` or `${...}`): put the real value there",
+            );
+            clean = false;
+            continue;
+        }
         let mut words = line.split_whitespace();
         let first = words.next().unwrap_or("");
         if first == "auth" {
@@ -177,6 +192,24 @@ pub fn parse(text: &str, file: &Path, diags: &mut Diagnostics) -> Option<AuthKey
     AuthKeys::new(active, defined.into_iter().map(|(i, m, _)| (i, m)))
 }
 
+/// Whether a line holds a template variable. A key may be any word, so
+/// only a key that is placeholder-shaped as a whole (`{{...`, `${...`,
+/// `<...>`, `%...%`) counts; `a${b` is a valid key.
+fn has_placeholder(line: &str) -> bool {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        [first, method, key, ..] if *first != "auth" => {
+            placeholder_word(first)
+                || placeholder_word(method)
+                || key.starts_with("{{")
+                || key.starts_with("${")
+                || (key.len() > 1 && key.starts_with('<') && key.ends_with('>'))
+                || (key.len() > 1 && key.starts_with('%') && key.ends_with('%'))
+        }
+        _ => find_placeholder(line).is_some(),
+    }
+}
+
 fn key_index(text: &str, file: &Path, line_no: usize, diags: &mut Diagnostics) -> Option<u8> {
     match text.parse::<u8>() {
         Ok(n) if (1..=MAX_KEY_INDEX).contains(&n) => Some(n),
@@ -184,7 +217,10 @@ fn key_index(text: &str, file: &Path, line_no: usize, diags: &mut Diagnostics) -
             diags.error(
                 file,
                 line_no,
-                format!("key index `{text}` must be a number from 1 to {MAX_KEY_INDEX}"),
+                format!(
+                    "key index `{}` must be a number from 1 to {MAX_KEY_INDEX}",
+                    shown(text)
+                ),
             );
             None
         }
@@ -244,7 +280,10 @@ fn key_line<'a>(
             diags.error(
                 file,
                 line_no,
-                format!("unknown auth method `{method_name}` (expected crc, md5, sha1 or sha256)"),
+                format!(
+                    "unknown auth method `{}` (expected crc, md5, sha1 or sha256)",
+                    shown(method_name)
+                ),
             );
             return None;
         }
@@ -254,30 +293,47 @@ fn key_line<'a>(
 
 /// Reads and parses an authkeys file, refusing one readable by group or others.
 pub fn load(path: &Path) -> Result<(AuthKeys, Diagnostics), ConfigError> {
+    let file = std::fs::File::open(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_file(file, path)
+}
+
+/// Like [`load`] on an already open file (`path` names it in messages):
+/// the permissions checked are those of the file read, whatever `path`
+/// names by now.
+pub fn load_file(file: std::fs::File, path: &Path) -> Result<(AuthKeys, Diagnostics), ConfigError> {
     let mut diags = Diagnostics::new();
-    let metadata = std::fs::metadata(path).map_err(|source| ConfigError::Io {
+    let text = read_private(file, path, &mut diags).map_err(|source| ConfigError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    check_permissions(&metadata, path, &mut diags);
-    let text = super::source::decode(&bytes, path, &mut diags);
     match parse(&text, path, &mut diags) {
         Some(keys) if !diags.has_errors() => Ok((keys, diags)),
         _ => Err(ConfigError::Invalid(diags)),
     }
 }
 
-/// Heartbeat refuses keys others can read ("Bad permissions on keyfile");
-/// so does twinbeat, saying what it found and how to fix it.
-pub(crate) fn check_permissions(
-    metadata: &std::fs::Metadata,
+/// Checks the permissions of the open file (fstat, not a second lookup of
+/// the path, which could by then name another file) and reads its text
+/// from the same handle.
+pub(crate) fn read_private(
+    mut file: std::fs::File,
     path: &Path,
     diags: &mut Diagnostics,
-) {
+) -> std::io::Result<String> {
+    use std::io::Read;
+    let metadata = file.metadata()?;
+    check_permissions(&metadata, path, diags);
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(super::source::decode(&bytes, path, diags))
+}
+
+/// Heartbeat refuses keys others can read ("Bad permissions on keyfile");
+/// so does twinbeat, saying what it found and how to fix it.
+fn check_permissions(metadata: &std::fs::Metadata, path: &Path, diags: &mut Diagnostics) {
     use std::os::unix::fs::PermissionsExt;
     let mode = metadata.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {

@@ -10,22 +10,29 @@
 
 use std::time::Duration;
 
+use super::diag::shown;
+
 /// Why a time value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {
     #[error("empty time value")]
     Empty,
-    #[error("negative time value `{0}`: times must be zero or more")]
+    #[error("negative time value `{}`: times must be zero or more", shown(.0))]
     Negative(String),
     #[error(
-        "`{0}` is not a time value (expected a number with an optional unit: 2, 1.5, 500ms, 100us)"
+        "`{}` is not a time value (expected a number with an optional unit: 2, 1.5, 500ms, 100us)",
+        shown(.0)
     )]
     NotANumber(String),
-    #[error("unknown time unit `{unit}` in `{text}` (expected none for seconds, ms or us)")]
+    #[error(
+        "unknown time unit `{}` in `{}` (expected none for seconds, ms or us)",
+        shown(.unit),
+        shown(.text)
+    )]
     UnknownUnit { text: String, unit: String },
-    #[error("time value `{0}` is too large")]
+    #[error("time value `{}` is too large", shown(.0))]
     Overflow(String),
-    #[error("time value `{0}` is not a whole number of microseconds")]
+    #[error("time value `{}` is not a whole number of microseconds", shown(.0))]
     SubMicrosecond(String),
 }
 

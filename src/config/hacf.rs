@@ -20,7 +20,12 @@
 //!   node names joined by `,`). Heartbeat 3 also reads `cluster`.
 //! - `beat_core N`: the core the beat thread is pinned to (default: last).
 //! - `realtime_priority N`: SCHED_FIFO priority of the beat thread, 1..99
-//!   (default 50).
+//!   (default 50). Heartbeat's `rtprio N` sets the same value.
+//!
+//! Every value is checked for an unfilled template placeholder
+//! (`{{ ... }}`, `${...}`, `<...>`, `%...%`); node and interface names
+//! for a sane character set. Values are echoed in messages through
+//! [`shown`], so control characters in a bad file are escaped.
 //!
 //! Media become an ordered list of [`Link`]s; a link's index in
 //! [`HaCf::links`] is its LinkId everywhere.
@@ -29,7 +34,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::diag::Diagnostics;
+use super::diag::{Diagnostics, shown};
 use super::duration::{format_duration, parse_duration};
 
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(1);
@@ -47,7 +52,13 @@ pub const MAX_MCAST_TTL: u8 = 4;
 /// twinbeat runs pairs.
 pub const MAX_NODES: usize = 2;
 /// Longest interface name Linux accepts (IFNAMSIZ - 1).
-const MAX_IFACE_LEN: usize = 15;
+pub(crate) const MAX_IFACE_LEN: usize = 15;
+/// Longest node name: `uname -n` on Linux is at most 64 bytes
+/// (`__NEW_UTS_LEN`).
+const MAX_NODE_NAME_LEN: usize = 64;
+/// Below this initdead Heartbeat warns that slow network startup may be
+/// mistaken for a dead peer.
+const INITDEAD_WARN_BELOW: Duration = Duration::from_secs(10);
 
 /// A value and where it came from: `line` is `None` when it is a default.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,10 +345,6 @@ const IGNORED: &[(&str, &str)] = &[
         "twinbeat never retransmits: every keepalive is fresh",
     ),
     (
-        "rtprio",
-        "twinbeat sets its beat thread's priority with `realtime_priority` (1..99)",
-    ),
-    (
         "env",
         "twinbeat does not pass environment settings to respawned programs",
     ),
@@ -388,6 +395,8 @@ pub fn parse(text: &str, file: &Path, diags: &mut Diagnostics) -> HaCf {
         warntime_set: false,
         initdead_set: false,
         deadping_set: false,
+        watchdog_first_line: None,
+        baud_first_line: None,
     };
     for (index, raw) in text.lines().enumerate() {
         parser.line(index + 1, raw);
@@ -402,6 +411,10 @@ struct Parser<'a> {
     warntime_set: bool,
     initdead_set: bool,
     deadping_set: bool,
+    /// The first `watchdog` line, valid or not: Heartbeat refuses a second.
+    watchdog_first_line: Option<usize>,
+    /// The first `baud` line, valid or not: Heartbeat refuses a second.
+    baud_first_line: Option<usize>,
 }
 
 fn is_value_delim(c: char) -> bool {
@@ -422,14 +435,46 @@ const SYSLOG_FACILITIES: &[&str] = &[
     "uucp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7", "none",
 ];
 
-/// Does this text look like a template variable nobody filled in
-/// (`{{ peer_ip }}`, `${PEER}`, `<peer-ip>`, `%PEER%`)?
-fn looks_like_placeholder(text: &str) -> bool {
-    text.contains("{{")
-        || text.contains("}}")
-        || text.contains("${")
-        || (text.starts_with('<') && text.ends_with('>'))
-        || (text.len() > 1 && text.starts_with('%') && text.ends_with('%'))
+/// The first template variable nobody filled in (`{{ peer_ip }}`,
+/// `${PEER}`, `<peer-ip>`, `%PEER%`) in a line's text, if any: the whole
+/// `{{ ... }}` span (it may hold spaces), else the word that holds one.
+pub(crate) fn find_placeholder(text: &str) -> Option<&str> {
+    if let Some(start) = text.find("{{") {
+        let tail = text.get(start..).unwrap_or("");
+        let end = tail.find("}}").map_or(tail.len(), |e| e + 2);
+        return tail.get(..end);
+    }
+    text.split([' ', '\t', ','])
+        .find(|word| placeholder_word(word))
+}
+
+/// Whether one word is, or holds, a template variable.
+pub(crate) fn placeholder_word(word: &str) -> bool {
+    word.contains("{{")
+        || word.contains("}}")
+        || word.contains("${")
+        || (word.len() > 1 && word.starts_with('<') && word.ends_with('>'))
+        || (word.len() > 1 && word.starts_with('%') && word.ends_with('%'))
+}
+
+/// A node name as `uname -n` gives it: 1 to 64 bytes, no spaces, commas or
+/// control characters.
+fn valid_node_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NODE_NAME_LEN
+        && !name
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == ',')
+}
+
+/// A Linux interface name: 1 to IFNAMSIZ-1 bytes, no `/`, no spaces, no
+/// control characters (NUL included).
+pub(crate) fn valid_interface_name(dev: &str) -> bool {
+    !dev.is_empty()
+        && dev.len() <= MAX_IFACE_LEN
+        && !dev
+            .chars()
+            .any(|c| c == '/' || c.is_control() || c.is_whitespace())
 }
 
 impl Parser<'_> {
@@ -450,6 +495,20 @@ impl Parser<'_> {
         let directive_end = content.find([' ', '\t']).unwrap_or(content.len());
         let (directive, rest) = content.split_at(directive_end);
         let rest = rest.trim_start_matches(is_value_delim);
+        if let Some(placeholder) = find_placeholder(directive) {
+            self.error(
+                line_no,
+                format!(
+                    "`{}` looks like an unfilled template placeholder where a directive belongs",
+                    shown(placeholder)
+                ),
+            );
+            return;
+        }
+        if let Some(placeholder) = find_placeholder(rest) {
+            self.placeholder(line_no, directive, placeholder);
+            return;
+        }
         if WHOLE_LINE.contains(&directive) {
             self.whole_line(line_no, directive, rest);
             return;
@@ -500,7 +559,20 @@ impl Parser<'_> {
     }
 
     fn unknown(&mut self, line_no: usize, directive: &str) {
-        self.error(line_no, format!("unknown directive `{directive}`"));
+        self.error(line_no, format!("unknown directive `{}`", shown(directive)));
+    }
+
+    fn placeholder(&mut self, line_no: usize, directive: &str, placeholder: &str) {
+        let what = match directive {
+            "ucast" | "ucast6" => {
+                "is not an IP address; it looks like an unfilled template placeholder: put the peer's IP address there"
+            }
+            _ => "looks like an unfilled template placeholder: put the real value there",
+        };
+        self.error(
+            line_no,
+            format!("{}: `{}` {what}", shown(directive), shown(placeholder)),
+        );
     }
 
     /// A scalar set again: last wins, as in Heartbeat, but say so.
@@ -563,37 +635,56 @@ impl Parser<'_> {
                 };
                 match mode {
                     Some(mode) => self.set_auto_failback(line_no, mode),
-                    None => self.error(line_no, format!("auto_failback `{value}`: expected on, off or legacy")),
+                    None => self.error(line_no, format!("auto_failback `{}`: expected on, off or legacy", shown(value))),
                 }
             }
+            // Heartbeat's set_nice_failback: `on` becomes `auto_failback
+            // off`, `off` is "strictly interpreted" as `auto_failback legacy`.
             "nice_failback" => match parse_bool(value) {
-                Some(nice) => {
-                    let mode = if nice { AutoFailback::Off } else { AutoFailback::On };
+                Some(true) => {
                     self.warning(
                         line_no,
-                        format!(
-                            "`nice_failback` is deprecated: read as `auto_failback {}`; write that instead",
-                            mode.name()
-                        ),
+                        "`nice_failback` is deprecated: read as `auto_failback off`; write that instead",
                     );
-                    self.set_auto_failback(line_no, mode);
+                    self.set_auto_failback(line_no, AutoFailback::Off);
                 }
-                None => self.error(line_no, format!("nice_failback `{value}`: expected on or off")),
+                Some(false) => {
+                    self.warning(
+                        line_no,
+                        "`nice_failback` is deprecated: read as `auto_failback legacy`, as Heartbeat does; consider `auto_failback on`",
+                    );
+                    self.set_auto_failback(line_no, AutoFailback::Legacy);
+                }
+                None => self.error(line_no, format!("nice_failback `{}`: expected on or off", shown(value))),
             },
-            "crm" | "pacemaker" => match parse_bool(value).or((value == "respawn").then_some(true)) {
+            // Heartbeat's set_release2mode also takes minimal, manual,
+            // respawn and valgrind as ways of turning the CRM on.
+            "crm" | "pacemaker" => match parse_bool(value).or(
+                matches!(value.to_ascii_lowercase().as_str(), "respawn" | "minimal" | "manual" | "valgrind")
+                    .then_some(true),
+            ) {
                 Some(true) => self.warning(
                     line_no,
                     format!(
-                        "`{directive} {value}` is ignored: twinbeat has no CRM (Pacemaker); it manages resources from haresources"
+                        "`{directive} {}` is ignored: twinbeat has no CRM (Pacemaker); it manages resources from haresources",
+                        shown(value)
                     ),
                 ),
                 Some(false) => self.warning(
                     line_no,
                     format!("`{directive} off` is ignored: twinbeat always manages resources from haresources"),
                 ),
-                None => self.error(line_no, format!("{directive} `{value}`: expected on, off or respawn")),
+                None => self.error(
+                    line_no,
+                    format!("{directive} `{}`: expected on, off, respawn, minimal, manual or valgrind", shown(value)),
+                ),
             },
             "watchdog" => {
+                if let Some(first) = self.watchdog_first_line {
+                    self.error(line_no, format!("watchdog device given twice: first at line {first}"));
+                    return;
+                }
+                self.watchdog_first_line = Some(line_no);
                 if let Some(path) = self.absolute_path(line_no, "watchdog", value) {
                     self.cfg.watchdog = Some(Setting { value: path, line: Some(line_no) });
                 }
@@ -607,6 +698,8 @@ impl Parser<'_> {
             }
             "use_logd" => {
                 if let Some(on) = self.bool_value(line_no, "use_logd", value) {
+                    let previous = self.cfg.use_logd.line;
+                    self.note_repeat(line_no, "use_logd", previous);
                     self.cfg.use_logd = Setting { value: on, line: Some(line_no) };
                 }
             }
@@ -619,13 +712,13 @@ impl Parser<'_> {
                 } else {
                     self.error(
                         line_no,
-                        format!("logfacility `{value}` is not a syslog facility (e.g. daemon, local0..local7, none)"),
+                        format!("logfacility `{}` is not a syslog facility (e.g. daemon, local0..local7, none)", shown(value)),
                     );
                 }
             }
             "bind_address" => match value.parse::<IpAddr>() {
                 Ok(addr) => self.cfg.bind_address = Setting { value: addr, line: Some(line_no) },
-                Err(_) => self.error(line_no, format!("bind_address `{value}` is not an IP address")),
+                Err(_) => self.error(line_no, format!("bind_address `{}` is not an IP address", shown(value))),
             },
             "state_dir" => {
                 if let Some(path) = self.absolute_path(line_no, "state_dir", value) {
@@ -640,13 +733,21 @@ impl Parser<'_> {
             "cluster" => self.cfg.cluster = Some(Setting { value: value.to_string(), line: Some(line_no) }),
             "beat_core" => match value.parse::<usize>() {
                 Ok(core) => self.cfg.beat_core = Some(Setting { value: core, line: Some(line_no) }),
-                Err(_) => self.error(line_no, format!("beat_core `{value}` is not a core number (0, 1, ...)")),
+                Err(_) => self.error(line_no, format!("beat_core `{}` is not a core number (0, 1, ...)", shown(value))),
             },
-            "realtime_priority" => match value.parse::<u8>() {
+            // `rtprio` is Heartbeat's name for the same thing: its range is
+            // SCHED_FIFO's, 1..99 on Linux.
+            "realtime_priority" | "rtprio" => match value.parse::<u8>() {
                 Ok(p) if (1..=99).contains(&p) => {
+                    if let Some(earlier) = self.cfg.realtime_priority.line {
+                        self.warning(
+                            line_no,
+                            format!("`{directive}` sets realtime_priority again (also on line {earlier}); this line wins"),
+                        );
+                    }
                     self.cfg.realtime_priority = Setting { value: p, line: Some(line_no) }
                 }
-                _ => self.error(line_no, format!("realtime_priority `{value}` must be a number from 1 to 99")),
+                _ => self.error(line_no, format!("{directive} `{}` must be a number from 1 to 99", shown(value))),
             },
             other => self.unknown(line_no, other),
         }
@@ -666,7 +767,10 @@ impl Parser<'_> {
         if parsed.is_none() {
             self.error(
                 line_no,
-                format!("{directive} `{value}`: expected on or off (yes/no, true/false, 1/0)"),
+                format!(
+                    "{directive} `{}`: expected on or off (yes/no, true/false, 1/0)",
+                    shown(value)
+                ),
             );
         }
         parsed
@@ -678,7 +782,7 @@ impl Parser<'_> {
         } else {
             self.error(
                 line_no,
-                format!("{directive} `{value}` must be an absolute path"),
+                format!("{directive} `{}` must be an absolute path", shown(value)),
             );
             None
         }
@@ -688,7 +792,10 @@ impl Parser<'_> {
         let Some(port) = value.parse::<u16>().ok().filter(|p| *p > 0) else {
             self.error(
                 line_no,
-                format!("udpport `{value}` must be a port number from 1 to 65535"),
+                format!(
+                    "udpport `{}` must be a port number from 1 to 65535",
+                    shown(value)
+                ),
             );
             return;
         };
@@ -716,6 +823,16 @@ impl Parser<'_> {
     }
 
     fn baud(&mut self, line_no: usize, value: &str) {
+        // Heartbeat's set_baudrate counts a `baud` line before validating
+        // it, so a second one is refused even when the first was invalid.
+        if let Some(first) = self.baud_first_line {
+            self.error(
+                line_no,
+                format!("baudrate multiply specified: first at line {first}"),
+            );
+            return;
+        }
+        self.baud_first_line = Some(line_no);
         let Some(rate) = value
             .parse::<u32>()
             .ok()
@@ -723,7 +840,7 @@ impl Parser<'_> {
         else {
             self.error(
                 line_no,
-                format!("baud `{value}` is not a standard rate (9600, 19200, 38400, 57600, 115200, 230400, 460800)"),
+                format!("baud `{}` is not a standard rate (9600, 19200, 38400, 57600, 115200, 230400, 460800)", shown(value)),
             );
             return;
         };
@@ -736,8 +853,6 @@ impl Parser<'_> {
             );
             return;
         }
-        let previous = self.cfg.baud.line;
-        self.note_repeat(line_no, "baud", previous);
         self.cfg.baud = Setting {
             value: rate,
             line: Some(line_no),
@@ -745,12 +860,25 @@ impl Parser<'_> {
     }
 
     fn node(&mut self, line_no: usize, value: &str) {
+        if !valid_node_name(value) {
+            self.error(
+                line_no,
+                format!(
+                    "node `{}` is not a node name (as `uname -n` gives it: 1 to {MAX_NODE_NAME_LEN} bytes, no spaces or control characters)",
+                    shown(value)
+                ),
+            );
+            return;
+        }
         let name = value.to_ascii_lowercase();
         if let Some(earlier) = self.cfg.nodes.iter().find(|n| n.name == name) {
             let earlier = earlier.line;
             self.warning(
                 line_no,
-                format!("node `{name}` is already declared on line {earlier}"),
+                format!(
+                    "node `{}` is already declared on line {earlier}",
+                    shown(&name)
+                ),
             );
             return;
         }
@@ -761,10 +889,10 @@ impl Parser<'_> {
     }
 
     fn interface(&mut self, line_no: usize, directive: &str, dev: &str) -> bool {
-        if dev.is_empty() || dev.len() > MAX_IFACE_LEN || dev.contains('/') {
+        if !valid_interface_name(dev) {
             self.error(
                 line_no,
-                format!("{directive}: `{dev}` is not a network interface name (1 to {MAX_IFACE_LEN} characters, no `/`)"),
+                format!("{directive}: `{}` is not a network interface name (1 to {MAX_IFACE_LEN} bytes, no `/`, spaces or control characters)", shown(dev)),
             );
             return false;
         }
@@ -797,7 +925,8 @@ impl Parser<'_> {
             Err(_) => self.error(
                 line_no,
                 format!(
-                    "ping `{value}` is not an IP address (twinbeat does not resolve host names)"
+                    "ping `{}` is not an IP address (twinbeat does not resolve host names)",
+                    shown(value)
                 ),
             ),
         }
@@ -849,16 +978,6 @@ impl Parser<'_> {
             );
             return;
         };
-        let target = rest.trim_start().get(dev.len()..).unwrap_or("").trim();
-        if looks_like_placeholder(target) {
-            self.error(
-                line_no,
-                format!(
-                    "{directive}: `{target}` is not an IP address; it looks like an unfilled template placeholder: put the peer's IP address there"
-                ),
-            );
-            return;
-        }
         let addr_text = fields.next();
         if fields.next().is_some() {
             self.error(
@@ -872,7 +991,10 @@ impl Parser<'_> {
         let Some(addr_text) = addr_text else {
             self.error(
                 line_no,
-                format!("{directive} needs the peer's address: {directive} {dev} IP[:PORT]"),
+                format!(
+                    "{directive} needs the peer's address: {directive} {} IP[:PORT]",
+                    shown(dev)
+                ),
             );
             return;
         };
@@ -886,7 +1008,7 @@ impl Parser<'_> {
         } else {
             self.error(
                 line_no,
-                format!("{directive}: `{addr_text}` is not an IP address or IP:PORT (twinbeat does not resolve host names)"),
+                format!("{directive}: `{}` is not an IP address or IP:PORT (twinbeat does not resolve host names)", shown(addr_text)),
             );
             return;
         };
@@ -897,14 +1019,17 @@ impl Parser<'_> {
         if directive == "ucast6" && !peer.is_ipv6() {
             self.error(
                 line_no,
-                format!("ucast6: `{addr_text}` is not an IPv6 address"),
+                format!("ucast6: `{}` is not an IPv6 address", shown(addr_text)),
             );
             return;
         }
         if peer.is_multicast() || peer.is_unspecified() {
             self.error(
                 line_no,
-                format!("{directive}: `{addr_text}` is not a unicast address"),
+                format!(
+                    "{directive}: `{}` is not a unicast address",
+                    shown(addr_text)
+                ),
             );
             return;
         }
@@ -934,7 +1059,13 @@ impl Parser<'_> {
         let group = match group.parse::<Ipv4Addr>() {
             Ok(g) if g.is_multicast() => Some(g),
             _ => {
-                self.error(line_no, format!("mcast: `{group}` is not an IPv4 multicast group (224.0.0.0 to 239.255.255.255)"));
+                self.error(
+                    line_no,
+                    format!(
+                        "mcast: `{}` is not an IPv4 multicast group (224.0.0.0 to 239.255.255.255)",
+                        shown(group)
+                    ),
+                );
                 None
             }
         };
@@ -943,7 +1074,10 @@ impl Parser<'_> {
             _ => {
                 self.error(
                     line_no,
-                    format!("mcast: port `{port}` must be a number from 1 to 65535"),
+                    format!(
+                        "mcast: port `{}` must be a number from 1 to 65535",
+                        shown(port)
+                    ),
                 );
                 None
             }
@@ -953,7 +1087,10 @@ impl Parser<'_> {
             _ => {
                 self.error(
                     line_no,
-                    format!("mcast: ttl `{ttl}` must be a number from 0 to {MAX_MCAST_TTL}"),
+                    format!(
+                        "mcast: ttl `{}` must be a number from 0 to {MAX_MCAST_TTL}",
+                        shown(ttl)
+                    ),
                 );
                 None
             }
@@ -962,7 +1099,10 @@ impl Parser<'_> {
             "0" => Some(false),
             "1" => Some(true),
             _ => {
-                self.error(line_no, format!("mcast: loop `{loop_}` must be 0 or 1"));
+                self.error(
+                    line_no,
+                    format!("mcast: loop `{}` must be 0 or 1", shown(loop_)),
+                );
                 None
             }
         };
@@ -1020,7 +1160,7 @@ impl Parser<'_> {
                 Err(_) => {
                     self.error(
                         line_no,
-                        format!("ping_group {name}: `{value}` is not an IP address (twinbeat does not resolve host names)"),
+                        format!("ping_group {}: `{}` is not an IP address (twinbeat does not resolve host names)", shown(name), shown(value)),
                     );
                     return;
                 }
@@ -1029,7 +1169,10 @@ impl Parser<'_> {
         if members.is_empty() {
             self.error(
                 line_no,
-                format!("ping_group {name} has no addresses: ping_group NAME IP..."),
+                format!(
+                    "ping_group {} has no addresses: ping_group NAME IP...",
+                    shown(name)
+                ),
             );
             return;
         }
@@ -1037,7 +1180,10 @@ impl Parser<'_> {
             let line = earlier.line;
             self.error(
                 line_no,
-                format!("ping_group `{name}` is already declared on line {line}"),
+                format!(
+                    "ping_group `{}` is already declared on line {line}",
+                    shown(name)
+                ),
             );
             return;
         }
@@ -1089,14 +1235,29 @@ impl Parser<'_> {
                 ),
             );
         }
-        if self.initdead_set && self.cfg.initdead.value < deadtime {
+        let initdead = self.cfg.initdead.value;
+        if self.initdead_set && initdead < deadtime {
             let line = self.cfg.initdead.line.unwrap_or(0);
             self.error(
                 line,
                 format!(
                     "initdead ({}) must not be less than deadtime ({})",
-                    format_duration(self.cfg.initdead.value),
+                    format_duration(initdead),
                     format_duration(deadtime)
+                ),
+            );
+        } else if initdead < INITDEAD_WARN_BELOW && keepalive >= Duration::from_secs(1) {
+            // Heartbeat warns whenever initdead < 10 s (its defaults never
+            // are). twinbeat only warns at Heartbeat's own second-scale
+            // timings: with sub-second keepalives the operator has chosen
+            // millisecond detection on a network known to be up, and a
+            // warning on every such file would bury the ones that matter.
+            let line = self.cfg.initdead.line.unwrap_or(0);
+            self.warning(
+                line,
+                format!(
+                    "initdead ({}) may be too small: it allows for slow network startup and should be at least deadtime and at least 10 seconds",
+                    format_duration(initdead)
                 ),
             );
         }
@@ -1129,6 +1290,7 @@ impl Parser<'_> {
             );
         }
         self.check_nodes();
+        self.check_logging();
         if self.cfg.auto_failback.is_default() {
             self.warning(
                 0,
@@ -1136,6 +1298,32 @@ impl Parser<'_> {
             );
         }
         self.cfg
+    }
+
+    /// Heartbeat's check_logd_usage: with no logfile, debugfile or
+    /// logfacility, use_logd defaults to on, and `use_logd off` is an
+    /// error (Heartbeat would have nowhere to log). A facility of `none`
+    /// or `kern` counts as no facility, as in Heartbeat, where both map to
+    /// 0 and only a facility above 0 counts. Heartbeat's two warnings
+    /// recommending logd are not repeated: twinbeat has no logd to
+    /// recommend.
+    fn check_logging(&mut self) {
+        let facility_set = self
+            .cfg
+            .logfacility
+            .as_ref()
+            .is_some_and(|f| f.value != "none" && f.value != "kern");
+        if self.cfg.logfile.is_some() || self.cfg.debugfile.is_some() || facility_set {
+            return;
+        }
+        match self.cfg.use_logd.line {
+            None => self.cfg.use_logd = Setting::default_value(true),
+            Some(line) if !self.cfg.use_logd.value => self.error(
+                line,
+                "no log entry found in ha.cf (logfile, debugfile or logfacility) and use_logd is set to off: Heartbeat refuses this; twinbeat itself always logs to stderr (RUST_LOG sets the level), so remove `use_logd off` or add the logfile or logfacility Heartbeat would use",
+            ),
+            Some(_) => {}
+        }
     }
 
     fn check_nodes(&mut self) {
@@ -1215,6 +1403,7 @@ fn is_known(directive: &str) -> bool {
         "cluster",
         "beat_core",
         "realtime_priority",
+        "rtprio",
     ];
     ACTED_ON.contains(&directive) || IGNORED.iter().any(|(name, _)| *name == directive)
 }

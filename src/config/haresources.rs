@@ -12,7 +12,8 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use super::diag::Diagnostics;
+use super::diag::{Diagnostics, shown};
+use super::hacf::{MAX_IFACE_LEN, find_placeholder, valid_interface_name};
 
 /// A group of resources that moves between the nodes as one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +70,17 @@ pub const IP_SCRIPTS: [&str; 2] = ["IPaddr", "IPaddr2"];
 pub fn parse(text: &str, file: &Path, diags: &mut Diagnostics) -> Vec<ResourceGroup> {
     let mut groups: Vec<ResourceGroup> = Vec::new();
     for (first_line, logical) in logical_lines(text) {
+        if let Some(placeholder) = find_placeholder(&logical) {
+            diags.error(
+                file,
+                first_line,
+                format!(
+                    "`{}` looks like an unfilled template placeholder: put the real value there",
+                    shown(placeholder)
+                ),
+            );
+            continue;
+        }
         let mut words = logical.split_whitespace();
         let Some(node) = words.next() else { continue };
         let mut resources = Vec::new();
@@ -87,7 +99,7 @@ pub fn parse(text: &str, file: &Path, diags: &mut Diagnostics) -> Vec<ResourceGr
                 diags.error(
                     file,
                     first_line,
-                    format!("group for node `{node}` lists no resources"),
+                    format!("group for node `{}` lists no resources", shown(node)),
                 );
             }
             continue;
@@ -105,7 +117,11 @@ pub fn parse(text: &str, file: &Path, diags: &mut Diagnostics) -> Vec<ResourceGr
             diags.error(
                 file,
                 first_line,
-                format!("resource `{key}` already starts the group on line {}: a group's first resource must be unique", earlier.line),
+                format!(
+                    "resource `{}` already starts the group on line {}: a group's first resource must be unique",
+                    shown(&key),
+                    earlier.line
+                ),
             );
             continue;
         }
@@ -149,7 +165,9 @@ pub fn parse_resource(word: &str) -> Result<Resource, String> {
     let (script, args) = if is_bare_ipv4(first) {
         if !rest.is_empty() {
             return Err(format!(
-                "`{word}`: a bare address takes no `::` arguments; write IPaddr::{first}"
+                "`{}`: a bare address takes no `::` arguments; write IPaddr::{}",
+                shown(word),
+                shown(first)
             ));
         }
         ("IPaddr".to_string(), vec![first.to_string()])
@@ -158,19 +176,22 @@ pub fn parse_resource(word: &str) -> Result<Resource, String> {
     };
     if script.is_empty() || script.contains('/') {
         return Err(format!(
-            "`{word}`: `{script}` is not a resource script name"
+            "`{}`: `{}` is not a resource script name",
+            shown(word),
+            shown(&script)
         ));
     }
     if args.iter().any(String::is_empty) {
-        return Err(format!("`{word}` has an empty `::` argument"));
+        return Err(format!("`{}` has an empty `::` argument", shown(word)));
     }
     let ip = if IP_SCRIPTS.contains(&script.as_str()) {
         let Some(spec) = args.first() else {
             return Err(format!(
-                "`{word}`: {script} needs an address: {script}::ip[/cidr[/iface[/broadcast]]]"
+                "`{}`: {script} needs an address: {script}::ip[/cidr[/iface[/broadcast]]]",
+                shown(word)
             ));
         };
-        Some(parse_ip_spec(spec).map_err(|e| format!("`{word}`: {e}"))?)
+        Some(parse_ip_spec(spec).map_err(|e| format!("`{}`: {e}", shown(word)))?)
     } else {
         None
     };
@@ -189,27 +210,41 @@ pub fn parse_ip_spec(text: &str) -> Result<IpAddrSpec, String> {
     let fields: Vec<&str> = text.split('/').collect();
     if fields.len() > 4 {
         return Err(format!(
-            "`{text}` has too many `/` fields (ip[/cidr[/iface[/broadcast]]])"
+            "`{}` has too many `/` fields (ip[/cidr[/iface[/broadcast]]])",
+            shown(text)
         ));
     }
     let field = |i: usize| fields.get(i).copied().filter(|f| !f.is_empty());
     let addr_text = fields.first().copied().unwrap_or("");
     let addr = addr_text
         .parse::<Ipv4Addr>()
-        .map_err(|_| format!("`{addr_text}` is not an IPv4 address"))?;
+        .map_err(|_| format!("`{}` is not an IPv4 address", shown(addr_text)))?;
     let cidr = match field(1) {
         None => None,
         Some(c) => match c.parse::<u8>() {
             Ok(bits) if bits <= 32 => Some(bits),
-            _ => return Err(format!("netmask bits `{c}` must be a number from 0 to 32")),
+            _ => {
+                return Err(format!(
+                    "netmask bits `{}` must be a number from 0 to 32",
+                    shown(c)
+                ));
+            }
         },
     };
-    let iface = field(2).map(str::to_string);
+    let iface = match field(2) {
+        Some(dev) if !valid_interface_name(dev) => {
+            return Err(format!(
+                "`{}` is not a network interface name (1 to {MAX_IFACE_LEN} bytes, no `/`, spaces or control characters)",
+                shown(dev)
+            ));
+        }
+        other => other.map(str::to_string),
+    };
     let broadcast = match field(3) {
         None => None,
         Some(b) => Some(
             b.parse::<Ipv4Addr>()
-                .map_err(|_| format!("broadcast `{b}` is not an IPv4 address"))?,
+                .map_err(|_| format!("broadcast `{}` is not an IPv4 address", shown(b)))?,
         ),
     };
     Ok(IpAddrSpec {

@@ -117,17 +117,16 @@ pub fn load_dir(dir: &Path, node: &str) -> Result<Config, ConfigError> {
     }
 }
 
+/// Opens authkeys once: the permissions checked are the open file's.
 fn load_authkeys(path: &Path, diags: &mut Diagnostics) -> Option<AuthKeys> {
-    let metadata = match std::fs::metadata(path) {
-        Ok(m) => m,
+    let text = std::fs::File::open(path).and_then(|file| authkeys::read_private(file, path, diags));
+    match text {
+        Ok(text) => authkeys::parse(&text, path, diags),
         Err(e) => {
             diags.error(path, 0, format!("cannot read: {e}"));
-            return None;
+            None
         }
-    };
-    authkeys::check_permissions(&metadata, path, diags);
-    let text = source::read_text(path, diags)?;
-    authkeys::parse(&text, path, diags)
+    }
 }
 
 /// This node must be one of ha.cf's nodes; the other one is its peer.
@@ -146,7 +145,8 @@ fn check_this_node(
             file,
             hacf.nodes.first().map_or(0, |n| n.line),
             format!(
-                "this node `{node}` is not among the nodes ({}): add it to a `node` line or pass the right --node",
+                "this node `{}` is not among the nodes ({}): add it to a `node` line or pass the right --node",
+                diag::shown(node),
                 names.join(", ")
             ),
         );
@@ -169,7 +169,7 @@ fn check_group_nodes(hacf: &HaCf, groups: &[ResourceGroup], file: &Path, diags: 
             group.line,
             format!(
                 "node `{}` is not a node in ha.cf ({})",
-                group.home_node,
+                diag::shown(&group.home_node),
                 names.join(", ")
             ),
         );
