@@ -73,7 +73,11 @@ fn udp_floor(rounds: usize) -> Percentiles {
 fn pty_floor(rounds: usize) -> Percentiles {
     let cable = PtyCable::open().unwrap();
     let open = |p: &Path| {
-        let f = std::fs::OpenOptions::new().read(true).write(true).open(p).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(p)
+            .unwrap();
         raw(&f);
         f
     };
@@ -117,7 +121,11 @@ fn cpu_ticks(pid: u32) -> u64 {
     let mut total = 0;
     let mut pids = vec![pid];
     if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
-        pids.extend(children.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        pids.extend(
+            children
+                .split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
     }
     for p in pids {
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
@@ -155,7 +163,10 @@ fn engine(keepalive: &str, deadtime: &str, serial: bool, io: &str) -> Run {
     let ports = {
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let b = UdpSocket::bind("127.0.0.1:0").unwrap();
-        [a.local_addr().unwrap().port(), b.local_addr().unwrap().port()]
+        [
+            a.local_addr().unwrap().port(),
+            b.local_addr().unwrap().port(),
+        ]
     };
     let timings = format!("keepalive {keepalive}\ndeadtime {deadtime}\ninitdead 2\n");
     let ends = cable.as_ref().map(|c| c.ends());
@@ -190,7 +201,15 @@ fn engine(keepalive: &str, deadtime: &str, serial: bool, io: &str) -> Run {
         .iter()
         .map(|n| {
             Command::new(env!("CARGO_BIN_EXE_twinbeat"))
-                .args(["run", "--dir", n.config_dir.to_str().unwrap(), "--node", n.name, "--io", io])
+                .args([
+                    "run",
+                    "--dir",
+                    n.config_dir.to_str().unwrap(),
+                    "--node",
+                    n.name,
+                    "--io",
+                    io,
+                ])
                 .env("TWINBEAT_LOG", "warn")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -204,7 +223,10 @@ fn engine(keepalive: &str, deadtime: &str, serial: bool, io: &str) -> Run {
     std::thread::sleep(Duration::from_secs(secs()));
     let (dt, c1) = (t0.elapsed().as_secs_f64(), cpu_ticks(pid));
     let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let alpha = Client::connect(&nodes[0].run_dir).unwrap().status().unwrap();
+    let alpha = Client::connect(&nodes[0].run_dir)
+        .unwrap()
+        .status()
+        .unwrap();
     let rss = rss_kib(pid);
     for c in &mut children {
         let _ = c.kill();
@@ -226,28 +248,69 @@ fn main() {
     }
     let host = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     println!("# Keepalive RTT through the engine vs. the floor\n");
-    println!("- command: `cargo bench --bench engine_rtt` (TWINBEAT_BENCH_SECS={})", secs());
-    println!("- machine: {} cores, {host}, kernel {}", std::thread::available_parallelism().map_or(0, |n| n.get()), std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim());
+    println!(
+        "- command: `cargo bench --bench engine_rtt` (TWINBEAT_BENCH_SECS={})",
+        secs()
+    );
+    println!(
+        "- machine: {} cores, {host}, kernel {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+    );
     println!();
     println!("RTT in µs; the engine's figures are alpha's view of its link to bravo.\n");
     println!("| path | samples | p50 | p99 | p99.9 | max |");
     println!("| --- | --- | --- | --- | --- | --- |");
-    println!("{}", row("floor: blocking UDP ping-pong, two threads", &udp_floor(20_000)));
+    println!(
+        "{}",
+        row(
+            "floor: blocking UDP ping-pong, two threads",
+            &udp_floor(20_000)
+        )
+    );
     let mut cpu_rows = Vec::new();
-    for (ka, dt, io) in [("1ms", "10ms", "uring"), ("100us", "2ms", "uring"), ("1ms", "10ms", "poll")] {
+    for (ka, dt, io) in [
+        ("1ms", "10ms", "uring"),
+        ("100us", "2ms", "uring"),
+        ("1ms", "10ms", "poll"),
+    ] {
         let r = engine(ka, dt, false, io);
-        println!("{}", row(&format!("engine, loopback UDP, keepalive {ka}, {io}"), &r.alpha.links[0].rtt));
+        println!(
+            "{}",
+            row(
+                &format!("engine, loopback UDP, keepalive {ka}, {io}"),
+                &r.alpha.links[0].rtt
+            )
+        );
         cpu_rows.push(format!(
             "| keepalive {ka}, {io} | {:.1} | {} | {} | {} |",
             r.cpu_percent, r.rss_kib, r.alpha.node.late_sends, r.alpha.node.worst_send_lateness_us
         ));
     }
-    println!("{}", row("floor: blocking ping-pong through the pty cable", &pty_floor(5_000)));
+    println!(
+        "{}",
+        row(
+            "floor: blocking ping-pong through the pty cable",
+            &pty_floor(5_000)
+        )
+    );
     let r = engine("1ms", "10ms", true, "uring");
-    println!("{}", row("engine, pty cable (460800 baud), keepalive 1ms, uring", &r.alpha.links[0].rtt));
+    println!(
+        "{}",
+        row(
+            "engine, pty cable (460800 baud), keepalive 1ms, uring",
+            &r.alpha.links[0].rtt
+        )
+    );
     println!("\n## CPU and memory of one daemon (beat thread + control + takeover process)\n");
     println!("| scenario | CPU % of one core | RSS KiB | late rounds | worst lateness µs |");
     println!("| --- | --- | --- | --- | --- |");

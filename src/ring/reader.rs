@@ -175,7 +175,11 @@ impl<T: Pod> Reader<T> {
             self.publish();
             return Ok(Next::Missed(missed));
         }
-        if next_seq < self.expected {
+        // The producer publishes write_index before next_seq. Having just
+        // taken the record with sequence expected - 1, we can load next_seq
+        // before the producer stored expected into it: one behind is a push
+        // in flight, not corruption. Any further behind is.
+        if next_seq.saturating_add(1) < self.expected {
             return Err(RingError::Corrupt("producer sequence went backwards"));
         }
         Ok(Next::Empty)
