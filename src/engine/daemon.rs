@@ -374,8 +374,14 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         ),
     }
 
+    // TWINBEAT_RING_CAPACITY (a power of two) exists so tests can overflow
+    // the ring on purpose.
+    let capacity = std::env::var("TWINBEAT_RING_CAPACITY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RING_CAPACITY);
     let (writer, fds) =
-        Ring::create::<EventRecord>(Backing::File(&run_dir.join(RING_FILE)), RING_CAPACITY)?;
+        Ring::create::<EventRecord>(Backing::File(&run_dir.join(RING_FILE)), capacity)?;
     let keys = KeyRing::new(&cfg.auth)?;
     let serial_gap: Vec<Option<u64>> = plan
         .links

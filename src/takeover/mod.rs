@@ -100,6 +100,27 @@ fn describe(ev: &Event, names: &Names, now: u64) -> String {
     }
 }
 
+/// After a gap in the events, the daemon's snapshot is the truth: log it.
+fn log_full_state(opts: &AgentOptions) {
+    match crate::control::client::Client::connect(&opts.run_dir).and_then(|mut c| c.status()) {
+        Ok(s) => {
+            for p in &s.peers {
+                tracing::info!(
+                    "full state: node {} is {} ({}), generation {:?}",
+                    p.name,
+                    p.liveness,
+                    p.status,
+                    p.generation
+                );
+            }
+            for l in &s.links {
+                tracing::info!("full state: link {} is {}", l.label, l.state);
+            }
+        }
+        Err(e) => tracing::error!("full state unavailable: {e}"),
+    }
+}
+
 /// Runs the consumer until killed (the daemon sends SIGTERM, or its death
 /// does, through PR_SET_PDEATHSIG).
 pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
@@ -127,12 +148,18 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
                 }
                 None => tracing::warn!("event ring: a record of unknown kind {} skipped", r.kind),
             },
-            Next::Missed(n) => tracing::error!(
-                "event ring: {n} events were lost while this process was slow or absent; \
-                 the daemon's state is authoritative (twinbeat status)"
-            ),
+            Next::Missed(n) => {
+                tracing::error!(
+                    "event ring: {n} events were lost while this process was slow or absent; \
+                     asking the daemon for its full state"
+                );
+                log_full_state(opts);
+            }
             Next::Restarted { epoch } => {
-                tracing::warn!("event ring: the daemon restarted (epoch {epoch})")
+                tracing::warn!(
+                    "event ring: the daemon restarted (epoch {epoch}); asking for its full state"
+                );
+                log_full_state(opts);
             }
             Next::Empty => {
                 reader.wait(Some(Duration::from_secs(1)))?;

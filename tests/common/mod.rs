@@ -47,6 +47,8 @@ pub struct Pair {
     pub io: &'static str,
     /// Command prefix (e.g. `ip netns exec NS`) the daemons run under.
     pub prefix: Vec<String>,
+    /// Extra environment for the daemons.
+    pub env: Vec<(String, String)>,
 }
 
 impl Pair {
@@ -81,6 +83,7 @@ impl Pair {
             nodes,
             io,
             prefix: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -112,6 +115,7 @@ impl Pair {
         let child = Command::new(&argv[0])
             .args(&argv[1..])
             .env("TWINBEAT_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -258,6 +262,16 @@ impl Pair {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+
+    /// The pid of node `i`'s takeover process, from its latest start line.
+    pub fn agent_pid(&self, i: usize) -> i32 {
+        self.expect(i, "takeover process started pid=", 1);
+        let line = self
+            .lines(i, "takeover process started pid=")
+            .pop()
+            .unwrap();
+        line.split("pid=").nth(1).unwrap().trim().parse().unwrap()
     }
 
     pub fn write_authkeys(&self, i: usize, text: &str) {
