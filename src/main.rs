@@ -113,8 +113,9 @@ enum Command {
         #[arg(long, value_name = "D")]
         run_dir: PathBuf,
     },
-    /// Show the embedded two-node demo pair (alpha and bravo on loopback UDP
-    /// and a pty pair) and its effective configuration.
+    /// Run the embedded two-node pair live: alpha and bravo on loopback UDP
+    /// and a pty serial cable; show their links and RTT, kill -9 alpha and
+    /// time how long bravo takes to declare it dead, then bring alpha back.
     Demo {
         /// Keep the demo's files here instead of a temporary directory.
         #[arg(long, value_name = "DIR")]
@@ -223,43 +224,13 @@ fn check_config(dir: &std::path::Path, node: &str) -> ExitCode {
 }
 
 fn demo(workdir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let tmp;
     let root = match workdir {
         Some(d) => d,
-        None => {
-            tmp = tempdir()?;
-            tmp.clone()
-        }
+        None => tempdir()?,
     };
-    let cable = twinbeat::pty::PtyCable::open()
-        .context("opening the pty pair that stands in for a serial cable")?;
-    let ends = cable.ends();
-    let nodes = twinbeat::demo::write_configs(
-        &root,
-        [Some(ends[0]), Some(ends[1])],
-        &twinbeat::demo::PairParams::default(),
-    )
-    .with_context(|| format!("writing demo configuration under {}", root.display()))?;
-    println!(
-        "twinbeat demo: two nodes on loopback UDP and a pty serial pair ({} <-> {})",
-        ends[0].display(),
-        ends[1].display()
-    );
-    let mut code = ExitCode::SUCCESS;
-    for n in &nodes {
-        println!(
-            "\n=== node {} (config in {}) ===",
-            n.name,
-            n.config_dir.display()
-        );
-        if check_config(&n.config_dir, n.name) != ExitCode::SUCCESS {
-            code = ExitCode::FAILURE;
-        }
-    }
-    println!(
-        "\n(the beat engine arrives with `twinbeat run`; this demo shows the configuration it will run)"
-    );
-    Ok(code)
+    let exe = std::env::current_exe().context("locating the twinbeat binary")?;
+    twinbeat::demo::live::run(&exe, &root, &mut std::io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn tempdir() -> anyhow::Result<PathBuf> {

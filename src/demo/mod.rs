@@ -4,6 +4,8 @@
 //! This module only writes their configuration directories; it is what
 //! `twinbeat demo` runs, and what tests start two nodes from.
 
+pub mod live;
+
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;

@@ -100,6 +100,8 @@ struct Core {
     late_sends: u64,
     skipped_sends: u64,
     worst_lateness: Nanos,
+    /// When the detector last declared the peer dead (cleared when it returns).
+    peer_dead_at: Option<Nanos>,
     frame_buf: [u8; MAX_FRAME_LEN],
     serial_buf: [u8; 64],
     node_name: String,
@@ -159,6 +161,7 @@ impl<B: Backend> BeatLoop<B> {
                 late_sends: 0,
                 skipped_sends: 0,
                 worst_lateness: 0,
+                peer_dead_at: None,
                 frame_buf: [0; MAX_FRAME_LEN],
                 serial_buf: [0; 64],
                 node_name: plan.node_name.clone(),
@@ -342,6 +345,11 @@ impl Core {
 
     fn publish(&mut self, sink: &mut impl EventSink) {
         while let Some(ev) = self.detector.poll_event() {
+            match ev {
+                Event::PeerDead { at, .. } => self.peer_dead_at = Some(at),
+                Event::PeerAlive { .. } => self.peer_dead_at = None,
+                _ => {}
+            }
             sink.publish(&ev);
         }
     }
@@ -447,6 +455,7 @@ impl Core {
                 status: status.into(),
                 generation: view.generation,
                 last_heard_us_ago: ago(view.last_heard),
+                declared_dead_us_ago: ago(self.peer_dead_at),
                 last_heard_us_ago_by_link: (0..links)
                     .map(|l| ago(self.detector.link(PEER, LinkId(l as u8))?.last_heard))
                     .collect(),
@@ -492,6 +501,7 @@ impl Core {
                 generation: self.generation,
                 state: status_word(self.status).into(),
                 uptime_us: us(now.saturating_sub(self.started)),
+                clock_ns: now,
                 pid: self.info.pid,
                 keepalive_us: us(cfg.keepalive),
                 deadtime_us: us(cfg.deadtime),

@@ -26,6 +26,10 @@ pub struct NodeSnapshot {
     /// Heartbeat's status words: "init", "up", "active", "dead".
     pub state: String,
     pub uptime_us: u64,
+    /// The daemon's CLOCK_MONOTONIC (ns) when the snapshot was taken: the
+    /// clock is system-wide, so a reader on the same host can date events.
+    #[serde(default)]
+    pub clock_ns: u64,
     pub pid: u32,
     pub keepalive_us: u64,
     pub deadtime_us: u64,
@@ -53,6 +57,9 @@ pub struct PeerSnapshot {
     pub last_heard_us_ago: Option<u64>,
     /// µs since the last accepted frame, per link (index = link index).
     pub last_heard_us_ago_by_link: Vec<Option<u64>>,
+    /// µs since the detector declared the peer dead, while it is dead.
+    #[serde(default)]
+    pub declared_dead_us_ago: Option<u64>,
 }
 
 /// Percentiles of one histogram, in µs (fractional).

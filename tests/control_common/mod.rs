@@ -57,6 +57,7 @@ pub fn snapshot() -> Snapshot {
             generation: 7,
             state: "active".to_owned(),
             uptime_us: 3_723_000_000,
+            clock_ns: 0,
             pid: 4242,
             keepalive_us: 100,
             deadtime_us: 1_000,
@@ -74,6 +75,7 @@ pub fn snapshot() -> Snapshot {
                 generation: None,
                 last_heard_us_ago: None,
                 last_heard_us_ago_by_link: vec![None, None, None],
+                declared_dead_us_ago: Some(7_000),
             },
             PeerSnapshot {
                 name: "beta".to_owned(),
@@ -82,6 +84,7 @@ pub fn snapshot() -> Snapshot {
                 generation: Some(9),
                 last_heard_us_ago: Some(42),
                 last_heard_us_ago_by_link: vec![Some(42), Some(1_500), None],
+                declared_dead_us_ago: None,
             },
         ],
         links: vec![
