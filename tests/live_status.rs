@@ -158,6 +158,13 @@ fn sighup_rotates_keys_without_a_restart() {
     pair.expect(1, "SIGHUP: authkeys re-read", 1);
     pair.expect(1, "link ucast lo", 3);
     assert!(pair.lines(1, "link ucast lo")[2].contains("is up"));
+    // A change to ha.cf is reported as needing a restart, not applied.
+    let hacf = pair.nodes[0].dirs.config_dir.join("ha.cf");
+    let text = std::fs::read_to_string(&hacf).unwrap();
+    std::fs::write(&hacf, text.replace("deadtime 500ms", "deadtime 700ms")).unwrap();
+    pair.signal(0, libc::SIGHUP);
+    pair.expect(0, "ha.cf changed, needs a restart to take effect: deadtime 700ms", 1);
+    assert_eq!(pair.status(0).node.deadtime_us, 500_000);
     // A bad authkeys on SIGHUP keeps the old keys and says so.
     pair.write_authkeys(0, "auth 9\n");
     pair.signal(0, libc::SIGHUP);

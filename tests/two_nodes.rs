@@ -110,6 +110,8 @@ fn kill_and_return(io: &'static str) {
     pair.kill9(0);
     pair.expect(1, "node alpha is dead", 1);
     let dead = &pair.lines(1, "node alpha is dead")[0];
+    // Logged by the takeover process: the event crossed the ring.
+    assert!(dead.contains("twinbeat::event"), "{dead}");
     let silent = silence_us(dead);
     assert!(
         (DEADTIME_US..DEADTIME_US + 2_000_000).contains(&silent),
