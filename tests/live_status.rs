@@ -163,7 +163,11 @@ fn sighup_rotates_keys_without_a_restart() {
     let text = std::fs::read_to_string(&hacf).unwrap();
     std::fs::write(&hacf, text.replace("deadtime 500ms", "deadtime 700ms")).unwrap();
     pair.signal(0, libc::SIGHUP);
-    pair.expect(0, "ha.cf changed, needs a restart to take effect: deadtime 700ms", 1);
+    pair.expect(
+        0,
+        "ha.cf changed, needs a restart to take effect: deadtime 700ms",
+        1,
+    );
     assert_eq!(pair.status(0).node.deadtime_us, 500_000);
     // A bad authkeys on SIGHUP keeps the old keys and says so.
     pair.write_authkeys(0, "auth 9\n");

@@ -115,6 +115,9 @@ pub struct BeatLoop<B: Backend> {
     core: Core,
 }
 
+/// Longest the loop sleeps between turns, whatever the timings.
+pub const MAX_SLEEP: Nanos = 50 * crate::time::NANOS_PER_MILLI;
+
 /// The peer of a pair; the detector indexes peers and a pair has one.
 const PEER: PeerId = PeerId(0);
 
@@ -190,7 +193,9 @@ impl<B: Backend> BeatLoop<B> {
 
     /// One turn: wait and drain, tick, send if due.
     pub fn turn(&mut self, sink: &mut impl EventSink) -> std::io::Result<()> {
-        let deadline = self.core.next_deadline();
+        // Never sleep longer than MAX_SLEEP, so a stop request or a status
+        // query is served promptly even with a keepalive of seconds.
+        let deadline = self.core.next_deadline().min(monotonic_ns() + MAX_SLEEP);
         let core = &mut self.core;
         self.backend
             .wait(deadline, |c| core.on_completion(c, sink))?;

@@ -305,6 +305,46 @@ fn realtime_ns() -> i128 {
     i128::from(ts.tv_sec) * i128::from(NANOS_PER_SEC) + i128::from(ts.tv_nsec)
 }
 
+/// Reads a nonblocking tty until it would block, handing each read to
+/// `on` stamped with the wake-up time (a tty has no receive timestamps).
+/// Returns whether anything was delivered, or the hang-up (EOF as EPIPE,
+/// EIO, ...) that ends the line: the caller stops polling it and reports it.
+pub(crate) fn drain_tty<F: FnMut(Completion<'_>)>(
+    fd: std::os::fd::RawFd,
+    buf: &mut [u8],
+    link: usize,
+    clock: &mut RxClock,
+    stats: &mut IoStats,
+    on: &mut F,
+) -> Result<bool, io::Error> {
+    let mut delivered = false;
+    loop {
+        // SAFETY: reading into a buffer of its own length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            let len = (n as usize).min(buf.len());
+            stats.serial_bytes += len as u64;
+            delivered = true;
+            let rx_time = clock.clamp(link, clock.now());
+            on(Completion::SerialBytes {
+                link,
+                bytes: &buf[..len],
+                rx_time,
+            });
+            continue;
+        }
+        if n == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EPIPE));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EAGAIN) => return Ok(delivered),
+            Some(libc::EINTR) => continue,
+            _ => return Err(e),
+        }
+    }
+}
+
 /// Converts kernel CLOCK_REALTIME receive stamps to monotonic time.
 ///
 /// The offset realtime − monotonic is sampled once per wake-up (two vDSO

@@ -11,7 +11,8 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::{
-    Backend, CONTROL_LEN, Completion, IoStats, MAX_DATAGRAM, RxClock, SendError, write_serial,
+    Backend, CONTROL_LEN, Completion, IoStats, MAX_DATAGRAM, RxClock, SendError, drain_tty,
+    write_serial,
 };
 use crate::engine::links::{Medium, OpenLink};
 use crate::time::{NANOS_PER_SEC, Nanos, monotonic_ns};
@@ -182,48 +183,31 @@ impl PollBackend {
         fd: RawFd,
         on: &mut F,
     ) -> bool {
-        let mut delivered = false;
-        loop {
-            let buf = &mut self.rx.serial;
-            // SAFETY: reading into a buffer of its own length.
-            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-            if n > 0 {
-                let len = (n as usize).min(buf.len());
-                self.stats.serial_bytes += len as u64;
-                delivered = true;
-                let rx_time = self.clock.clamp(link, self.clock.now());
-                on(Completion::SerialBytes {
-                    link,
-                    bytes: &buf[..len],
-                    rx_time,
-                });
-                continue;
-            }
-            let error = if n == 0 {
-                io::Error::from_raw_os_error(libc::EPIPE)
-            } else {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EAGAIN) => return delivered,
-                    Some(libc::EINTR) => continue,
-                    _ => e,
-                }
-            };
-            // EOF or EIO: the other side hung up; stop polling this tty.
-            self.serial_down[link] = true;
-            // SAFETY: removing an fd we added.
-            unsafe {
-                libc::epoll_ctl(
-                    self.epoll.as_raw_fd(),
-                    libc::EPOLL_CTL_DEL,
-                    fd,
-                    std::ptr::null_mut(),
-                )
-            };
-            self.stats.link_errors += 1;
-            on(Completion::LinkError { link, error });
-            return true;
-        }
+        let error = match drain_tty(
+            fd,
+            &mut self.rx.serial,
+            link,
+            &mut self.clock,
+            &mut self.stats,
+            on,
+        ) {
+            Ok(delivered) => return delivered,
+            Err(e) => e,
+        };
+        // EOF or EIO: the other side hung up; stop polling this tty.
+        self.serial_down[link] = true;
+        // SAFETY: removing an fd we added.
+        unsafe {
+            libc::epoll_ctl(
+                self.epoll.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd,
+                std::ptr::null_mut(),
+            )
+        };
+        self.stats.link_errors += 1;
+        on(Completion::LinkError { link, error });
+        true
     }
 }
 

@@ -29,7 +29,8 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use io_uring::{IoUring, Probe, cqueue, opcode, squeue, types};
 
 use super::{
-    Backend, CONTROL_LEN, Completion, IoStats, MAX_DATAGRAM, RxClock, SendError, write_serial,
+    Backend, CONTROL_LEN, Completion, IoStats, MAX_DATAGRAM, RxClock, SendError, drain_tty,
+    write_serial,
 };
 use crate::engine::links::{Medium, OpenLink};
 use crate::time::{NANOS_PER_MILLI, NANOS_PER_SEC, Nanos, monotonic_ns};
@@ -643,47 +644,31 @@ impl UringBackend {
             return true;
         }
         let fd = self.links[link].raw_fd();
-        let mut delivered = false;
-        loop {
-            let buf = &mut *self.serial_buf;
-            // SAFETY: reading into a buffer of its own length.
-            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-            if n > 0 {
-                let len = (n as usize).min(buf.len());
-                self.stats.serial_bytes += len as u64;
-                let rx_time = self.clock.clamp(link, self.clock.now());
-                delivered = true;
-                on(Completion::SerialBytes {
-                    link,
-                    bytes: &buf[..len],
-                    rx_time,
-                });
-                continue;
-            }
-            let error = if n == 0 {
-                io::Error::from_raw_os_error(libc::EPIPE)
-            } else {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EAGAIN) => return delivered,
-                    Some(libc::EINTR) => continue,
-                    _ => e,
-                }
-            };
-            // EOF or EIO: hung up. Stop polling (a hung-up tty is ready
-            // forever); a multishot poll still armed is cancelled.
-            *down = true;
-            self.rearm[link] = false;
-            if cqueue::more(flags) {
-                let cancel = opcode::AsyncCancel::new(user_data(TAG_POLL, link as u64))
-                    .build()
-                    .user_data(user_data(TAG_CANCEL, 0));
-                let _ = self.push(cancel);
-            }
-            self.stats.link_errors += 1;
-            on(Completion::LinkError { link, error });
-            return true;
+        let drained = drain_tty(
+            fd,
+            &mut self.serial_buf[..],
+            link,
+            &mut self.clock,
+            &mut self.stats,
+            on,
+        );
+        let error = match drained {
+            Ok(delivered) => return delivered,
+            Err(e) => e,
+        };
+        // EOF or EIO: hung up. Stop polling (a hung-up tty is ready
+        // forever); a multishot poll still armed is cancelled.
+        *down = true;
+        self.rearm[link] = false;
+        if cqueue::more(flags) {
+            let cancel = opcode::AsyncCancel::new(user_data(TAG_POLL, link as u64))
+                .build()
+                .user_data(user_data(TAG_CANCEL, 0));
+            let _ = self.push(cancel);
         }
+        self.stats.link_errors += 1;
+        on(Completion::LinkError { link, error });
+        true
     }
 
     fn on_send<F: FnMut(Completion<'_>)>(&mut self, slot: usize, res: i32, on: &mut F) -> bool {
