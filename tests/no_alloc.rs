@@ -261,3 +261,158 @@ fn detector_hot_path_does_not_allocate() {
     assert!(t.replays > 0 && t.echo_sum > 0, "{t:?}");
     assert_eq!(det.events_dropped(), 0);
 }
+
+// ---------------------------------------------------------------- beat loop
+
+mod beat {
+    use std::cell::RefCell;
+    use std::io;
+    use std::rc::Rc;
+
+    use twinbeat::engine::io::{Backend, Completion, IoStats, SendError};
+    use twinbeat::time::{Nanos, monotonic_ns};
+
+    /// A fixed-size datagram queue: the fake network allocates nothing.
+    pub struct Queue {
+        frames: [[u8; 64]; 64],
+        lens: [usize; 64],
+        head: usize,
+        len: usize,
+    }
+
+    impl Queue {
+        pub fn new() -> Rc<RefCell<Queue>> {
+            Rc::new(RefCell::new(Queue {
+                frames: [[0; 64]; 64],
+                lens: [0; 64],
+                head: 0,
+                len: 0,
+            }))
+        }
+    }
+
+    /// One end of an in-memory link between two beat loops.
+    pub struct FakeBackend {
+        pub inbox: Rc<RefCell<Queue>>,
+        pub outbox: Rc<RefCell<Queue>>,
+        pub sent: u64,
+    }
+
+    impl Backend for FakeBackend {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+        fn describe(&self) -> String {
+            "in-memory".into()
+        }
+        fn stats(&self) -> IoStats {
+            IoStats::default()
+        }
+        fn link_count(&self) -> usize {
+            1
+        }
+        fn send(&mut self, _link: usize, bytes: &[u8]) -> Result<(), SendError> {
+            let mut q = self.outbox.borrow_mut();
+            if q.len == 64 || bytes.len() > 64 {
+                return Err(SendError::SlotsExhausted(64));
+            }
+            let slot = (q.head + q.len) % 64;
+            q.frames[slot][..bytes.len()].copy_from_slice(bytes);
+            q.lens[slot] = bytes.len();
+            q.len += 1;
+            self.sent += 1;
+            Ok(())
+        }
+        fn wait<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, mut on: F) -> io::Result<()> {
+            let mut q = self.inbox.borrow_mut();
+            while q.len > 0 {
+                let slot = q.head;
+                let (frame, len) = (q.frames[slot], q.lens[slot]);
+                q.head = (q.head + 1) % 64;
+                q.len -= 1;
+                on(Completion::Datagram {
+                    link: 0,
+                    bytes: &frame[..len],
+                    rx_time: monotonic_ns(),
+                });
+            }
+            if monotonic_ns() >= deadline {
+                on(Completion::Timer);
+            }
+            Ok(())
+        }
+    }
+}
+
+struct CountingSink(u64);
+
+impl twinbeat::engine::beat::EventSink for CountingSink {
+    fn publish(&mut self, _event: &Event) {
+        self.0 += 1;
+    }
+}
+
+#[test]
+fn beat_loop_turns_do_not_allocate() {
+    use std::time::{Duration, Instant};
+    use twinbeat::demo::{PairParams, write_configs};
+    use twinbeat::engine::beat::{BeatLoop, LoopInfo};
+    use twinbeat::engine::plan::BeatPlan;
+    use twinbeat::time::monotonic_ns;
+
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = write_configs(dir.path(), [None, None], &PairParams::default()).unwrap();
+    let (a_to_b, b_to_a) = (beat::Queue::new(), beat::Queue::new());
+    let mut loops: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let cfg = twinbeat::config::load_dir(&n.config_dir, n.name).unwrap();
+            let plan = BeatPlan::new(&cfg, &Default::default()).unwrap();
+            let (inbox, outbox) = if i == 0 {
+                (b_to_a.clone(), a_to_b.clone())
+            } else {
+                (a_to_b.clone(), b_to_a.clone())
+            };
+            let backend = beat::FakeBackend {
+                inbox,
+                outbox,
+                sent: 0,
+            };
+            let info = LoopInfo {
+                link_labels: vec!["fake".into()],
+                link_lines: vec![0],
+                io_fallback_reason: None,
+                pid: 0,
+            };
+            let keys = KeyRing::new(&cfg.auth).unwrap();
+            BeatLoop::new(&plan, backend, keys, 1, &[None], info, monotonic_ns()).unwrap()
+        })
+        .collect();
+    let mut sink = CountingSink(0);
+    let mut run_for = |loops: &mut Vec<BeatLoop<beat::FakeBackend>>, d: Duration| {
+        let start = Instant::now();
+        while start.elapsed() < d {
+            for l in loops.iter_mut() {
+                l.turn(&mut sink).unwrap();
+            }
+        }
+    };
+    // Warm up: first contact, links up, status changes.
+    run_for(&mut loops, Duration::from_millis(100));
+    let heard = |l: &BeatLoop<beat::FakeBackend>| {
+        l.detector()
+            .link(PeerId(0), LinkId(0))
+            .unwrap()
+            .frames_received
+    };
+    let before: Vec<u64> = loops.iter().map(heard).collect();
+    assert!(before.iter().all(|&n| n > 10), "the loops talk: {before:?}");
+    let (allocs, ()) = allocations_during(|| run_for(&mut loops, Duration::from_millis(200)));
+    let after: Vec<u64> = loops.iter().map(heard).collect();
+    assert!(
+        after.iter().zip(&before).all(|(a, b)| a - b > 50),
+        "keepalives kept flowing while counting: {before:?} -> {after:?}"
+    );
+    assert_eq!(allocs, 0, "beat loop turns allocated");
+}
