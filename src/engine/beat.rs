@@ -18,11 +18,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam::channel::{Receiver, Sender};
 
 use crate::detector::{Arrival, Detector, Event, LinkId, Liveness, PeerId, PeerStatus, Rejected};
+use crate::engine::events::Received;
 use crate::engine::io::{Backend, Completion};
+use crate::engine::outbox::{OutboxRecord, Outgoing};
 use crate::engine::plan::BeatPlan;
 use crate::engine::status::{
     IoSnapshot, LinkSnapshot, NodeSnapshot, PeerSnapshot, Percentiles, Snapshot,
 };
+use crate::ring::{Next, Reader};
 use crate::time::{Nanos, monotonic_ns};
 use crate::wire::frame::MAX_FRAME_LEN;
 use crate::wire::serial::{Deframer, max_framed_len};
@@ -41,6 +44,8 @@ pub trait EventSink {
     fn dropped(&self) -> u64 {
         0
     }
+    /// A resource-protocol message from the peer, once per frame counter.
+    fn publish_message(&mut self, _message: Received<'_>) {}
 }
 
 impl EventSink for Vec<Event> {
@@ -102,8 +107,15 @@ struct Core {
     worst_lateness: Nanos,
     /// When the detector last declared the peer dead (cleared when it returns).
     peer_dead_at: Option<Nanos>,
+    /// Requests from the takeover process (messages to send, our state).
+    outbox: Option<Reader<OutboxRecord>>,
+    /// Once the takeover process announces our state, it owns it.
+    state_from_takeover: bool,
+    /// Highest frame counter whose message was handed on: a message arrives
+    /// once per link and goes to the takeover process once.
+    last_forwarded: u64,
     frame_buf: [u8; MAX_FRAME_LEN],
-    serial_buf: [u8; 64],
+    serial_buf: [u8; max_framed_len(MAX_FRAME_LEN)],
     node_name: String,
     peer_name: Option<String>,
     info: LoopInfo,
@@ -165,13 +177,22 @@ impl<B: Backend> BeatLoop<B> {
                 skipped_sends: 0,
                 worst_lateness: 0,
                 peer_dead_at: None,
+                outbox: None,
+                state_from_takeover: false,
+                last_forwarded: 0,
                 frame_buf: [0; MAX_FRAME_LEN],
-                serial_buf: [0; 64],
+                serial_buf: [0; max_framed_len(MAX_FRAME_LEN)],
                 node_name: plan.node_name.clone(),
                 peer_name: plan.peer_name.clone(),
                 info,
             },
         })
+    }
+
+    /// Takes requests (messages, our state) from the takeover process.
+    pub fn with_outbox(mut self, outbox: Reader<OutboxRecord>) -> Self {
+        self.core.outbox = Some(outbox);
+        self
     }
 
     pub fn backend(&self) -> &B {
@@ -202,6 +223,7 @@ impl<B: Backend> BeatLoop<B> {
         let now = monotonic_ns();
         self.core.detector.on_tick(now);
         self.core.publish(sink);
+        self.core.drain_outbox(&mut self.backend);
         self.core.update_own_status();
         let now = monotonic_ns();
         if now >= self.core.next_send {
@@ -271,7 +293,7 @@ impl Core {
                 bytes,
                 rx_time,
             } => {
-                self.on_frame(link, bytes, rx_time);
+                self.on_frame(link, bytes, rx_time, sink);
                 self.publish(sink);
             }
             Completion::SerialBytes {
@@ -290,7 +312,7 @@ impl Core {
                 // on_frame needs the rest of self: move the deframer out for
                 // the call (a 1 KiB copy, only on serial reads).
                 let mut deframer = std::mem::take(&mut rx.deframer);
-                deframer.push(bytes, |frame| self.on_frame(link, frame, rx_time));
+                deframer.push(bytes, |frame| self.on_frame(link, frame, rx_time, sink));
                 if let Some(Some(rx)) = self.serial.get_mut(link) {
                     rx.deframer = deframer;
                 }
@@ -306,7 +328,7 @@ impl Core {
         }
     }
 
-    fn on_frame(&mut self, link: usize, bytes: &[u8], rx_time: Nanos) {
+    fn on_frame(&mut self, link: usize, bytes: &[u8], rx_time: Nanos, sink: &mut impl EventSink) {
         let Some(drops) = self.drops.get_mut(link) else {
             return;
         };
@@ -340,7 +362,24 @@ impl Core {
             rx_time,
         };
         match self.detector.on_arrival(&arrival, monotonic_ns()) {
-            Ok(()) | Err(Rejected::Late) => {}
+            Ok(()) => {
+                let counter = h.counter();
+                if !h.message_type.is_keepalive() && counter > self.last_forwarded {
+                    self.last_forwarded = counter;
+                    // Events first: the peer's alive/restart events precede
+                    // what it says.
+                    self.publish(sink);
+                    sink.publish_message(Received::Message {
+                        at: rx_time,
+                        peer: PEER,
+                        link: LinkId(link as u8),
+                        msg_type: h.message_type.code(),
+                        counter,
+                        payload: decoded.payload,
+                    });
+                }
+            }
+            Err(Rejected::Late) => {}
             Err(Rejected::Replay) => drops.record(DropReason::Replay),
             Err(Rejected::UnknownPeer(_) | Rejected::UnknownLink(_)) => {
                 drops.record(DropReason::ForeignCluster)
@@ -359,9 +398,50 @@ impl Core {
         }
     }
 
+    /// Sends what the takeover process asked for, a bounded number per turn
+    /// so a flood of requests cannot starve the keepalives.
+    fn drain_outbox(&mut self, backend: &mut impl Backend) {
+        const PER_TURN: usize = 32;
+        for _ in 0..PER_TURN {
+            let Some(outbox) = self.outbox.as_mut() else {
+                return;
+            };
+            let rec = match outbox.next() {
+                Ok(Next::Record(rec)) => rec,
+                Ok(Next::Empty) => return,
+                // A (re)started takeover process, or requests it dropped:
+                // it retransmits what matters; keep reading.
+                Ok(Next::Restarted { .. } | Next::Missed(_)) => continue,
+                Err(_) => {
+                    outbox.resync();
+                    return;
+                }
+            };
+            match rec.decode() {
+                Some(Outgoing::Message { msg_type, payload }) => {
+                    let now = monotonic_ns();
+                    // `rec` is our copy of the slot, so the payload is ours.
+                    if let Some(t) = MessageType::from_code(msg_type) {
+                        self.send_frames(backend, t, payload, now);
+                        self.advance_sequence();
+                    }
+                }
+                Some(Outgoing::State { status, hold }) => {
+                    self.status = status;
+                    self.hold = hold;
+                    self.state_from_takeover = true;
+                }
+                None => {}
+            }
+        }
+    }
+
     /// init until the peer is first heard or given up on, then up. Active
     /// (holding resources) is the takeover layer's to set.
     fn update_own_status(&mut self) {
+        if self.state_from_takeover {
+            return;
+        }
         if self.status == NodeStatus::Init {
             let settled = match self.detector.peer(PEER) {
                 Some(p) => p.liveness != Liveness::Pending,
@@ -379,9 +459,30 @@ impl Core {
         if lateness > self.keepalive / 2 {
             self.late_sends += 1;
         }
+        self.send_frames(backend, MessageType::KEEPALIVE, &[], now);
+        self.advance_sequence();
+        self.next_send += self.keepalive;
+        if self.next_send <= now {
+            // A stall longer than a keepalive: the missed rounds are skipped
+            // (sending them in a burst would prove nothing) and counted.
+            let missed = (now - self.next_send) / self.keepalive + 1;
+            self.skipped_sends += missed;
+            self.next_send += missed * self.keepalive;
+        }
+    }
+
+    /// One frame of `message_type` on every link, all with the current
+    /// sequence number (the caller advances it).
+    fn send_frames(
+        &mut self,
+        backend: &mut impl Backend,
+        message_type: MessageType,
+        payload: &[u8],
+        now: Nanos,
+    ) {
         for link in 0..self.drops.len() {
             let header = Header {
-                message_type: MessageType::KEEPALIVE,
+                message_type,
                 status: self.status,
                 hold: self.hold,
                 node: self.node_id,
@@ -391,7 +492,7 @@ impl Core {
                 tx_timestamp: echo::timestamp(now),
                 echo: self.detector.echo_for(PEER, LinkId(link as u8), now),
             };
-            let Ok(len) = encode(&header, &[], &self.keys, &mut self.frame_buf) else {
+            let Ok(len) = encode(&header, payload, &self.keys, &mut self.frame_buf) else {
                 self.send_errors[link] += 1;
                 continue;
             };
@@ -410,15 +511,6 @@ impl Core {
                 Ok(()) => self.detector.note_sent(LinkId(link as u8), now),
                 Err(_) => self.send_errors[link] += 1,
             }
-        }
-        self.advance_sequence();
-        self.next_send += self.keepalive;
-        if self.next_send <= now {
-            // A stall longer than a keepalive: the missed rounds are skipped
-            // (sending them in a burst would prove nothing) and counted.
-            let missed = (now - self.next_send) / self.keepalive + 1;
-            self.skipped_sends += missed;
-            self.next_send += missed * self.keepalive;
         }
     }
 
@@ -530,6 +622,3 @@ impl Core {
         }
     }
 }
-
-// The serial buffer holds a framed keepalive with the longest tag.
-const _: () = assert!(max_framed_len(crate::wire::HEADER_LEN + crate::wire::HMAC_TAG_LEN) <= 64);

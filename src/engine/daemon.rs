@@ -26,11 +26,11 @@ use crate::config::{self, Config};
 use crate::control::protocol::{Request, Response};
 use crate::control::server::ControlServer;
 use crate::engine::beat::{BeatLoop, Controls, EventSink, LoopInfo, SnapshotRequest};
-use crate::engine::events::to_record;
+use crate::engine::events::{BeatRecord, Received};
 use crate::engine::io::{BackendKind, open_backend};
 use crate::engine::links::{LinkSetup, open_links};
 use crate::engine::plan::{BeatPlan, local_addresses};
-use crate::ring::{Backing, EventRecord, Ring, RingFds, Writer, clear_cloexec};
+use crate::ring::{Backing, Ring, RingFds, Writer, clear_cloexec};
 use crate::state::GenerationStore;
 use crate::time::monotonic_ns;
 use crate::wire::KeyRing;
@@ -139,17 +139,33 @@ fn lock_run_dir(run_dir: &Path) -> Result<PidLock, DaemonError> {
     Ok(PidLock { _file: file })
 }
 
-/// Publishes detector events on the shared-memory ring.
+/// Publishes detector events and peer messages on the shared-memory ring.
 struct RingSink {
-    writer: Writer<EventRecord>,
+    writer: Writer<BeatRecord>,
     pending: bool,
 }
 
 impl EventSink for RingSink {
     fn publish(&mut self, event: &crate::detector::Event) {
         // A full ring is counted by the writer; the consumer sees the gap.
-        self.writer.push(&to_record(event));
+        self.writer.push(&BeatRecord::event(event));
         self.pending = true;
+    }
+
+    fn publish_message(&mut self, message: Received<'_>) {
+        if let Received::Message {
+            at,
+            peer,
+            link,
+            msg_type,
+            counter,
+            payload,
+        } = message
+            && let Some(rec) = BeatRecord::message(at, peer, link, msg_type, counter, payload)
+        {
+            self.writer.push(&rec);
+            self.pending = true;
+        }
     }
 
     fn flush(&mut self) {
@@ -381,7 +397,8 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(RING_CAPACITY);
     let (writer, fds) =
-        Ring::create::<EventRecord>(Backing::File(&run_dir.join(RING_FILE)), capacity)?;
+        Ring::create::<BeatRecord>(Backing::File(&run_dir.join(RING_FILE)), capacity)?;
+    let outbox = crate::engine::outbox::create_for_beat(&run_dir)?;
     let keys = KeyRing::new(&cfg.auth)?;
     let serial_gap: Vec<Option<u64>> = plan
         .links
@@ -409,7 +426,8 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         info,
         monotonic_ns(),
     )
-    .map_err(|e| DaemonError::Beat(e.to_string()))?;
+    .map_err(|e| DaemonError::Beat(e.to_string()))?
+    .with_outbox(outbox);
 
     let stop = Arc::new(AtomicBool::new(false));
     let (snap_tx, snap_rx) = channel::bounded::<SnapshotRequest>(4);

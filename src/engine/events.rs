@@ -7,7 +7,8 @@
 //! decodes to `None`: the consumer never trusts shared memory blindly.
 
 use crate::detector::{Event, LinkId, PeerId, PeerStatus};
-use crate::ring::EventRecord;
+use crate::ring::{EventRecord, Pod};
+use crate::time::Nanos;
 
 pub const KIND_LINK_UP: u16 = 1;
 pub const KIND_LINK_DOWN: u16 = 2;
@@ -16,6 +17,99 @@ pub const KIND_PEER_WARN: u16 = 4;
 pub const KIND_PEER_DEAD: u16 = 5;
 pub const KIND_PEER_RESTARTED: u16 = 6;
 pub const KIND_PEER_STATUS: u16 = 7;
+/// A resource-protocol message from the peer (frame types 2..15).
+pub const KIND_MESSAGE: u16 = 8;
+
+/// Bytes of a peer message a ring record carries inline; the resource
+/// protocol keeps its messages within this.
+pub const MESSAGE_CAPACITY: usize = 224;
+
+/// One ring record from the beat thread to the takeover process: a detector
+/// event, or a message the peer sent, in the order they happened (one ring
+/// keeps a peer's announcement after the event that says it is alive).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BeatRecord {
+    /// For a message: `kind` = KIND_MESSAGE, `at` = receive time, `node` =
+    /// peer, `link` = where it came first, `value` = the frame's counter.
+    pub head: EventRecord,
+    pub len: u16,
+    pub msg_type: u8,
+    pub _pad: [u8; 5],
+    pub payload: [u8; MESSAGE_CAPACITY],
+}
+
+// SAFETY: repr(C) of Pod fields (24 + 2 + 1 + 5 + 224 bytes, no padding),
+// every bit pattern valid, align 8.
+unsafe impl Pod for BeatRecord {}
+
+/// What a [`BeatRecord`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received<'a> {
+    Event(Event),
+    Message {
+        at: Nanos,
+        peer: PeerId,
+        link: LinkId,
+        msg_type: u8,
+        counter: u64,
+        payload: &'a [u8],
+    },
+}
+
+impl BeatRecord {
+    pub fn event(ev: &Event) -> Self {
+        Self {
+            head: to_record(ev),
+            len: 0,
+            msg_type: 0,
+            _pad: [0; 5],
+            payload: [0; MESSAGE_CAPACITY],
+        }
+    }
+
+    /// A peer message; `None` when it is longer than [`MESSAGE_CAPACITY`].
+    pub fn message(
+        at: Nanos,
+        peer: PeerId,
+        link: LinkId,
+        msg_type: u8,
+        counter: u64,
+        payload: &[u8],
+    ) -> Option<Self> {
+        let mut inline = [0; MESSAGE_CAPACITY];
+        inline.get_mut(..payload.len())?.copy_from_slice(payload);
+        Some(Self {
+            head: EventRecord {
+                at,
+                value: counter,
+                kind: KIND_MESSAGE,
+                node: u16::from(peer.0),
+                link: u16::from(link.0),
+                flags: 0,
+            },
+            len: payload.len() as u16,
+            msg_type,
+            _pad: [0; 5],
+            payload: inline,
+        })
+    }
+
+    /// Decodes the record; `None` for anything malformed or unknown.
+    pub fn decode(&self) -> Option<Received<'_>> {
+        if self.head.kind != KIND_MESSAGE {
+            return from_record(&self.head).map(Received::Event);
+        }
+        Some(Received::Message {
+            at: self.head.at,
+            peer: PeerId(u8::try_from(self.head.node).ok()?),
+            link: LinkId(u8::try_from(self.head.link).ok()?),
+            msg_type: self.msg_type,
+            counter: self.head.value,
+            payload: self.payload.get(..usize::from(self.len))?,
+        })
+    }
+}
 
 /// `link` of a record that concerns no single link.
 pub const NO_LINK: u16 = u16::MAX;
@@ -169,6 +263,35 @@ mod tests {
                 status: PeerStatus::Active,
             },
         ]
+    }
+
+    #[test]
+    fn messages_round_trip_and_oversize_is_refused() {
+        let r = BeatRecord::message(5, PeerId(0), LinkId(1), 3, 77, b"hello").unwrap();
+        assert_eq!(
+            r.decode(),
+            Some(Received::Message {
+                at: 5,
+                peer: PeerId(0),
+                link: LinkId(1),
+                msg_type: 3,
+                counter: 77,
+                payload: b"hello"
+            })
+        );
+        assert!(
+            BeatRecord::message(5, PeerId(0), LinkId(1), 3, 1, &[0; MESSAGE_CAPACITY + 1])
+                .is_none()
+        );
+        let ev = Event::LinkUp {
+            peer: PeerId(0),
+            link: LinkId(0),
+            at: 9,
+        };
+        assert_eq!(BeatRecord::event(&ev).decode(), Some(Received::Event(ev)));
+        let mut bad = r;
+        bad.len = u16::MAX;
+        assert_eq!(bad.decode(), None);
     }
 
     #[test]

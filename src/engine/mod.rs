@@ -9,5 +9,6 @@ pub mod daemon;
 pub mod events;
 pub mod io;
 pub mod links;
+pub mod outbox;
 pub mod plan;
 pub mod status;

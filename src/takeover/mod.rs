@@ -13,9 +13,9 @@ use std::time::Duration;
 use crate::config;
 use crate::detector::Event;
 use crate::engine::daemon::{ENV_RING_FD, ENV_WAKE_FD};
-use crate::engine::events::from_record;
+use crate::engine::events::{BeatRecord, Received};
 use crate::engine::plan::{BeatPlan, local_addresses};
-use crate::ring::{EventRecord, Next, Reader, RingFds};
+use crate::ring::{Next, Reader, RingFds};
 use crate::time::monotonic_ns;
 
 #[derive(Debug, Clone)]
@@ -128,7 +128,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
     let wake_fd = fd_from_env(ENV_WAKE_FD)?;
     // SAFETY: the daemon passed these two fds open across exec for us alone.
     let fds = unsafe { RingFds::from_raw_fds(ring_fd, wake_fd) };
-    let mut reader: Reader<EventRecord> = Reader::open(fds)?;
+    let mut reader: Reader<BeatRecord> = Reader::open(fds)?;
     let cfg = config::load_dir(&opts.dir, &opts.node)?;
     let plan = BeatPlan::new(&cfg, &local_addresses().unwrap_or_default())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -142,11 +142,23 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
     );
     loop {
         match reader.next()? {
-            Next::Record(r) => match from_record(&r) {
-                Some(ev) => {
-                    tracing::info!(target: "twinbeat::event", "{}", describe(&ev, &names, monotonic_ns()))
-                }
-                None => tracing::warn!("event ring: a record of unknown kind {} skipped", r.kind),
+            Next::Record(r) => match r.decode() {
+                Some(Received::Event(ev)) => tracing::info!(
+                    target: "twinbeat::event",
+                    "{}",
+                    describe(&ev, &names, monotonic_ns())
+                ),
+                Some(Received::Message {
+                    msg_type, payload, ..
+                }) => tracing::debug!(
+                    "message type {msg_type} ({} bytes) from {}",
+                    payload.len(),
+                    names.peer
+                ),
+                None => tracing::warn!(
+                    "event ring: a record of unknown kind {} skipped",
+                    r.head.kind
+                ),
             },
             Next::Missed(n) => {
                 tracing::error!(

@@ -49,6 +49,8 @@ pub struct Pair {
     pub prefix: Vec<String>,
     /// Extra environment for the daemons.
     pub env: Vec<(String, String)>,
+    /// Extra arguments to `twinbeat run`.
+    pub args: Vec<String>,
 }
 
 impl Pair {
@@ -84,6 +86,7 @@ impl Pair {
             io,
             prefix: Vec::new(),
             env: Vec::new(),
+            args: Vec::new(),
         }
     }
 
@@ -112,6 +115,7 @@ impl Pair {
             ]
             .map(String::from),
         );
+        argv.extend(self.args.iter().cloned());
         let child = Command::new(&argv[0])
             .args(&argv[1..])
             .env("TWINBEAT_LOG", "info")
