@@ -129,10 +129,24 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("twinbeat: {e:#}");
+            eprintln!("twinbeat: {}", error_report(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once: library errors often carry
+/// their cause's text already, and repeating it helps nobody.
+fn error_report(e: &anyhow::Error) -> String {
+    let mut report = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !report.contains(&text) {
+            report.push_str(": ");
+            report.push_str(&text);
+        }
+    }
+    report
 }
 
 fn init_logging() {
