@@ -289,16 +289,16 @@ fn a_bad_interface_is_a_clear_error() {
     assert!(!hosts.node_addrs("a0").contains("10.77.0.100"));
 }
 
+/// Arrival time and sender MAC of each gratuitous ARP seen.
+type Sightings = Vec<(Instant, [u8; 6])>;
+
 /// Gratuitous ARPs for `vip` seen on o0 within `window`, with their arrival times.
 fn listen_for_garp(
     obs: &NetNs,
     vip: Ipv4Addr,
     want: usize,
     window: Duration,
-) -> (
-    mpsc::Receiver<()>,
-    std::thread::JoinHandle<Vec<(Instant, [u8; 6])>>,
-) {
+) -> (mpsc::Receiver<()>, std::thread::JoinHandle<Sightings>) {
     let (ready_tx, ready_rx) = mpsc::channel();
     let path = format!("/run/netns/{}", obs.0);
     let handle = std::thread::spawn(move || {
