@@ -22,6 +22,7 @@ pub mod demo;
 pub mod detector;
 pub mod engine;
 pub mod host;
+pub mod ipaddr;
 pub mod pty;
 pub mod ring;
 pub mod state;
