@@ -13,6 +13,8 @@
 //! - [`engine`]: the only place with I/O: links and the io_uring / poll
 //!   backends the beat loop runs on.
 //! - [`takeover`]: the separate process that consumes detector events.
+//! - [`ipaddr`]: the built-in IPaddr: a virtual IP added and removed over
+//!   netlink, announced by gratuitous ARP.
 //! - [`demo`], [`pty`], [`host`]: the embedded demo pair, a pty serial cable,
 //!   facts about this host.
 
