@@ -23,6 +23,7 @@ pub mod detector;
 pub mod engine;
 pub mod host;
 pub mod pty;
+pub mod resources;
 pub mod ring;
 pub mod state;
 pub mod takeover;
