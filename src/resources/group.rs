@@ -9,8 +9,10 @@
 //! - stop runs right to left; a failed stop is retried; when it still fails
 //!   and status does not say "stopped", the group stops there with
 //!   [`GroupOutcome::StopFailed`] (Heartbeat reboots at this point; upstream
-//!   marks the node unclean). A failed stop of a resource whose status says
-//!   stopped is logged as a non-LSB script and the stop goes on.
+//!   marks the node unclean). A status that itself fails counts as
+//!   "running" here: it proves nothing. A failed stop of a resource whose
+//!   status says stopped is logged as a non-LSB script and the stop goes on;
+//!   so is a resource whose script is missing (it cannot have been started).
 
 use std::time::Duration;
 
@@ -211,6 +213,13 @@ fn stop_with_retries(
     let why = loop {
         let why = match agent.run(resource, Action::Stop, policy.timeouts.stop) {
             Outcome::Done => return Ok(()),
+            // No script, nothing it could have started (Heartbeat's status of
+            // a missing script is empty output: "not running").
+            Outcome::Failed(Failure::NotFound(missing)) => {
+                tracing::error!(target: "twinbeat::resources", resource = %name,
+                    "cannot stop: {missing}; taken as not running");
+                return Ok(());
+            }
             Outcome::Failed(why) => why,
             Outcome::State(state) => Failure::Unexpected {
                 action: Action::Stop,

@@ -107,6 +107,8 @@ pub struct Finished {
 /// Without a pidfd the child is polled this often.
 const TRY_WAIT_INTERVAL: Duration = Duration::from_millis(2);
 const READ_CHUNK: usize = 8192;
+/// 64 reads of [`READ_CHUNK`]: half a megabyte per pipe per round.
+const MAX_READS_PER_ROUND: usize = 64;
 
 /// Runs `inv` in a new session / process group; on `timeout` the group gets
 /// SIGTERM, and SIGKILL once `kill_grace` has passed.
@@ -352,10 +354,19 @@ impl Pipes {
     fn read_available(&mut self) -> io::Result<()> {
         let mut buf = [0u8; READ_CHUNK];
         for index in 0..self.pipes.len() {
-            loop {
-                let Some(fd) = self.pipes[index].fd.as_ref().map(AsRawFd::as_raw_fd) else {
+            // Bounded per round so a flood cannot keep the caller from its
+            // deadline checks; the next round reads on.
+            let mut reads = 0;
+            while let Some(fd) = self
+                .pipes
+                .get(index)
+                .and_then(|p| p.fd.as_ref())
+                .map(AsRawFd::as_raw_fd)
+            {
+                if reads == MAX_READS_PER_ROUND {
                     break;
-                };
+                }
+                reads += 1;
                 // SAFETY: reading into a stack buffer of the length given.
                 let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
                 if n < 0 {
