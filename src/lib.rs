@@ -26,6 +26,7 @@ pub mod engine;
 pub mod host;
 pub mod ipaddr;
 pub mod pty;
+pub mod resources;
 pub mod ring;
 pub mod state;
 pub mod takeover;

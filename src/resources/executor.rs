@@ -1,0 +1,128 @@
+//! Group actions off the caller's thread: each submitted job runs on its own
+//! worker thread and its [`GroupReport`] comes back on a channel, so the
+//! takeover process keeps reading events while a script hangs. One job per
+//! group at a time: a second job for a busy group is refused.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{Receiver, Sender, unbounded};
+
+use crate::config::ResourceGroup;
+
+use super::agent::Agent;
+use super::group::{GroupOutcome, GroupPolicy, group_status, start_group, stop_group};
+
+/// What to do with a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupOp {
+    Start,
+    Stop,
+    Status,
+}
+
+/// Identifies a submitted job in its report.
+pub type JobId = u64;
+
+/// A finished group action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupReport {
+    pub job: JobId,
+    /// The group's key (its first resource).
+    pub group: String,
+    pub op: GroupOp,
+    pub outcome: GroupOutcome,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("group `{0}` is already running an action")]
+    Busy(String),
+    #[error("cannot start a worker thread for group `{group}`: {message}")]
+    Spawn { group: String, message: String },
+}
+
+/// Runs group actions on worker threads.
+pub struct GroupExecutor {
+    agent: Arc<dyn Agent>,
+    policy: GroupPolicy,
+    busy: Arc<Mutex<HashSet<String>>>,
+    reports_tx: Sender<GroupReport>,
+    reports_rx: Receiver<GroupReport>,
+    next_job: JobId,
+}
+
+fn lock(set: &Mutex<HashSet<String>>) -> MutexGuard<'_, HashSet<String>> {
+    // A worker that panicked leaves a usable set behind.
+    set.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl GroupExecutor {
+    pub fn new(agent: Arc<dyn Agent>, policy: GroupPolicy) -> Self {
+        let (reports_tx, reports_rx) = unbounded();
+        GroupExecutor {
+            agent,
+            policy,
+            busy: Arc::new(Mutex::new(HashSet::new())),
+            reports_tx,
+            reports_rx,
+            next_job: 1,
+        }
+    }
+
+    /// Where reports arrive (usable in `crossbeam::select!`).
+    pub fn reports(&self) -> &Receiver<GroupReport> {
+        &self.reports_rx
+    }
+
+    pub fn is_busy(&self, group_key: &str) -> bool {
+        lock(&self.busy).contains(group_key)
+    }
+
+    /// Starts `op` on `group` on a new worker thread.
+    pub fn submit(&mut self, op: GroupOp, group: ResourceGroup) -> Result<JobId, SubmitError> {
+        let key = group.key();
+        if !lock(&self.busy).insert(key.clone()) {
+            return Err(SubmitError::Busy(key));
+        }
+        let job = self.next_job;
+        self.next_job += 1;
+        let agent = self.agent.clone();
+        let policy = self.policy;
+        let busy = self.busy.clone();
+        let tx = self.reports_tx.clone();
+        let worker_key = key.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("group-{job}"))
+            .spawn(move || {
+                let started = Instant::now();
+                let outcome = match op {
+                    GroupOp::Start => start_group(agent.as_ref(), &group, &policy),
+                    GroupOp::Stop => stop_group(agent.as_ref(), &group, &policy),
+                    GroupOp::Status => group_status(agent.as_ref(), &group, &policy),
+                };
+                // Free the group before reporting, so a caller reacting to
+                // the report can submit the next action at once.
+                lock(&busy).remove(&worker_key);
+                let _ = tx.send(GroupReport {
+                    job,
+                    group: worker_key,
+                    op,
+                    outcome,
+                    elapsed: started.elapsed(),
+                });
+            });
+        match spawned {
+            Ok(_) => Ok(job),
+            Err(err) => {
+                lock(&self.busy).remove(&key);
+                Err(SubmitError::Spawn {
+                    group: key,
+                    message: err.to_string(),
+                })
+            }
+        }
+    }
+}
