@@ -340,8 +340,16 @@ esac
         .trim()
         .parse()
         .unwrap();
+    // SIGKILL is delivered when each member is next scheduled: give the
+    // kernel a moment (bounded) to finish them before judging.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut survivors = live_members(pgid);
+    while !survivors.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        survivors = live_members(pgid);
+    }
     assert_eq!(
-        live_members(pgid),
+        survivors,
         Vec::<i32>::new(),
         "process group {pgid} survived"
     );
