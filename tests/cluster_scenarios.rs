@@ -32,9 +32,11 @@ fn settled_pair(failback: AutoFailback, seed: u64) -> Pair {
 }
 
 fn all_on(p: &Pair, node: usize) -> bool {
-    (0..N).all(|g| p.holders(g) == [node]) && p.nodes[node].cluster.as_ref().is_some_and(|c| {
-        (0..N).all(|g| c.owner(g) == Owner::Us)
-    })
+    (0..N).all(|g| p.holders(g) == [node])
+        && p.nodes[node]
+            .cluster
+            .as_ref()
+            .is_some_and(|c| (0..N).all(|g| c.owner(g) == Owner::Us))
 }
 
 #[test]
@@ -150,7 +152,13 @@ fn restarted_peer_gets_groups_back_with_failback_on() {
     for g in 0..N {
         assert_eq!(p.holders(g), [home_of(g)]);
     }
-    assert!(whys(&p, 0).iter().any(|w| matches!(w, Why::PeerAlive { restarted: true, .. })));
+    assert!(whys(&p, 0).iter().any(|w| matches!(
+        w,
+        Why::PeerAlive {
+            restarted: true,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -168,18 +176,26 @@ fn standby_hands_everything_over_and_it_stays_there_until_takeover() {
     assert_eq!(asked, Ok(GroupMask::first(N)));
     p.run_for(100 * MS);
     assert!(all_on(&p, 0), "takeover all brings every group to alpha");
-    assert!(whys(&p, 0).contains(&Why::PeerAcked { kind: Kind::Request }));
+    assert!(whys(&p, 0).contains(&Why::PeerAcked {
+        kind: Kind::Request
+    }));
     assert!(whys(&p, 1).contains(&Why::PeerRequested { groups: 0b1111 }));
 }
 
 #[test]
 fn standby_and_takeover_scopes_follow_heartbeat() {
     let mut p = settled_pair(AutoFailback::Off, 11);
-    assert_eq!(p.with(0, |c, t| c.standby(t, Scope::Local)), Ok(GroupMask(0b0101)));
+    assert_eq!(
+        p.with(0, |c, t| c.standby(t, Scope::Local)),
+        Ok(GroupMask(0b0101))
+    );
     p.run_for(100 * MS);
     assert!(all_on(&p, 1));
     // alpha's takeover foreign: bravo's home groups only.
-    assert_eq!(p.with(0, |c, t| c.takeover(t, Scope::Foreign)), Ok(GroupMask(0b1010)));
+    assert_eq!(
+        p.with(0, |c, t| c.takeover(t, Scope::Foreign)),
+        Ok(GroupMask(0b1010))
+    );
     p.run_for(100 * MS);
     assert_eq!(p.holders(1), [0]);
     assert_eq!(p.holders(3), [0]);
@@ -192,12 +208,21 @@ fn standby_and_takeover_scopes_follow_heartbeat() {
 #[test]
 fn standby_is_refused_in_legacy_mode_and_without_a_peer() {
     let mut p = settled_pair(AutoFailback::Legacy, 12);
-    assert_eq!(p.with(0, |c, t| c.standby(t, Scope::All)), Err(Refusal::LegacyStandby));
+    assert_eq!(
+        p.with(0, |c, t| c.standby(t, Scope::All)),
+        Err(Refusal::LegacyStandby)
+    );
     let mut q = Pair::new(groups(N), AutoFailback::On, 12);
     q.boot(0);
-    assert_eq!(q.with(0, |c, t| c.standby(t, Scope::All)), Err(Refusal::NotRunning));
+    assert_eq!(
+        q.with(0, |c, t| c.standby(t, Scope::All)),
+        Err(Refusal::NotRunning)
+    );
     q.run_for(100 * MS);
-    assert_eq!(q.with(0, |c, t| c.standby(t, Scope::All)), Err(Refusal::PeerNotUp));
+    assert_eq!(
+        q.with(0, |c, t| c.standby(t, Scope::All)),
+        Err(Refusal::PeerNotUp)
+    );
     assert!(all_on(&q, 0));
 }
 
@@ -244,8 +269,15 @@ fn worse_connected_node_gives_up_and_never_takes_over_while_peer_lives() {
     }
     p.with(0, |c, t| c.set_ping_reach(t, 1));
     p.run_for(100 * MS);
-    assert!(all_on(&p, 1), "alpha reaches fewer ping nodes: bravo runs all");
-    assert!(whys(&p, 0).contains(&Why::ReleasePingWorse { group: 0, ours: 1, peers: 2 }));
+    assert!(
+        all_on(&p, 1),
+        "alpha reaches fewer ping nodes: bravo runs all"
+    );
+    assert!(whys(&p, 0).contains(&Why::ReleasePingWorse {
+        group: 0,
+        ours: 1,
+        peers: 2
+    }));
     // Bravo in standby for everything: alpha still must not take.
     let _ = p.with(1, |c, t| c.standby(t, Scope::All));
     p.run_for(100 * MS);
@@ -291,8 +323,16 @@ fn split_brain_both_take_everything_then_home_node_keeps_each_group() {
     let mut p = settled_pair(AutoFailback::Off, 18);
     p.partition(true);
     p.run_for(60 * MS);
-    assert_eq!(p.nodes[0].claimed, GroupMask::first(N), "alpha active in the partition");
-    assert_eq!(p.nodes[1].claimed, GroupMask::first(N), "bravo active in the partition");
+    assert_eq!(
+        p.nodes[0].claimed,
+        GroupMask::first(N),
+        "alpha active in the partition"
+    );
+    assert_eq!(
+        p.nodes[1].claimed,
+        GroupMask::first(N),
+        "bravo active in the partition"
+    );
     assert!(whys(&p, 0).contains(&Why::PeerDead) && whys(&p, 1).contains(&Why::PeerDead));
     p.partition(false);
     p.run_for(50 * MS);
@@ -306,8 +346,14 @@ fn split_brain_both_take_everything_then_home_node_keeps_each_group() {
             .collect();
         assert_eq!(resolved.len(), N, "node {i} records every resolution");
     }
-    assert!(whys(&p, 1).contains(&Why::SplitBrainResolved { group: 0, we_keep: false }));
-    assert!(whys(&p, 0).contains(&Why::SplitBrainResolved { group: 0, we_keep: true }));
+    assert!(whys(&p, 1).contains(&Why::SplitBrainResolved {
+        group: 0,
+        we_keep: false
+    }));
+    assert!(whys(&p, 0).contains(&Why::SplitBrainResolved {
+        group: 0,
+        we_keep: true
+    }));
 }
 
 #[test]
@@ -318,7 +364,11 @@ fn group_homed_on_neither_node_goes_to_the_lower_name_after_split_brain() {
     p.boot(0);
     p.boot(1);
     p.run_for(100 * MS);
-    assert_eq!(p.holders(1), [0], "free group of a third home: alpha designated");
+    assert_eq!(
+        p.holders(1),
+        [0],
+        "free group of a third home: alpha designated"
+    );
     p.partition(true);
     p.run_for(60 * MS);
     assert_eq!(p.holders(1), [0, 1]);
@@ -335,7 +385,10 @@ fn start_failure_gives_the_group_to_the_peer() {
     p.boot(1);
     p.run_for(100 * MS);
     assert_eq!(p.holders(2), [1]);
-    assert!(whys(&p, 0).contains(&Why::StartFailed { group: 2, peer_can_take: true }));
+    assert!(whys(&p, 0).contains(&Why::StartFailed {
+        group: 2,
+        peer_can_take: true
+    }));
     assert_eq!(p.cl(0).state().failed, GroupMask::single(2));
     // auto_failback on does not bounce it back to a node that failed it.
     p.run_for(200 * MS);
@@ -352,15 +405,18 @@ fn start_failure_everywhere_leaves_the_group_stopped_and_says_so() {
     p.run_for(200 * MS);
     assert!(p.holders(2).is_empty());
     assert_eq!(p.owner(0, 2), Owner::None);
-    assert!(whys(&p, 1).contains(&Why::StartFailed { group: 2, peer_can_take: false }));
+    assert!(whys(&p, 1).contains(&Why::StartFailed {
+        group: 2,
+        peer_can_take: false
+    }));
     assert_eq!(p.started(0).iter().filter(|&&g| g == 2).count(), 1);
     assert_eq!(p.started(1).iter().filter(|&&g| g == 2).count(), 1);
 }
 
 #[test]
 fn stop_failure_makes_the_node_unclean_fences_and_claims_nothing_until_cleared() {
-    let mut p = Pair::new(groups(N), AutoFailback::On, 22)
-        .with_config(|c| c.fence_on_stop_failure = true);
+    let mut p =
+        Pair::new(groups(N), AutoFailback::On, 22).with_config(|c| c.fence_on_stop_failure = true);
     p.nodes[0].fail_stop.insert(0);
     p.boot(0);
     p.boot(1);
@@ -369,7 +425,11 @@ fn stop_failure_makes_the_node_unclean_fences_and_claims_nothing_until_cleared()
     p.run_for(100 * MS);
     assert!(p.cl(0).is_unclean());
     assert_eq!(p.nodes[0].fences, 1);
-    assert_eq!(p.holders(0), [0], "the group still runs on alpha; bravo did not start it");
+    assert_eq!(
+        p.holders(0),
+        [0],
+        "the group still runs on alpha; bravo did not start it"
+    );
     assert_eq!(p.holders(2), [1]);
     assert!(whys(&p, 0).contains(&Why::StopFailed { group: 0 }));
     // The peer dies: an unclean node still claims nothing.
@@ -380,7 +440,11 @@ fn stop_failure_makes_the_node_unclean_fences_and_claims_nothing_until_cleared()
     p.with(0, |c, t| c.clear_unclean(t));
     p.run_for(20 * MS);
     assert!(!p.cl(0).is_unclean());
-    assert_eq!(p.nodes[0].claimed, GroupMask::first(N), "cleared: takes over");
+    assert_eq!(
+        p.nodes[0].claimed,
+        GroupMask::first(N),
+        "cleared: takes over"
+    );
 }
 
 #[test]
@@ -409,7 +473,8 @@ fn mismatched_haresources_is_reported_and_not_acted_on() {
 fn messages_are_retransmitted_until_acked_and_duplicates_apply_once() {
     let mut p = settled_pair(AutoFailback::Off, 24);
     p.cut[0] = true; // alpha's messages lost, shorter than deadtime
-    p.with(0, |c, t| c.standby(t, Scope::Local)).expect("standby");
+    p.with(0, |c, t| c.standby(t, Scope::Local))
+        .expect("standby");
     p.run_for(15 * MS);
     p.cut[0] = false;
     p.run_for(100 * MS);

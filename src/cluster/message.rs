@@ -266,24 +266,26 @@ mod tests {
             any::<(u64, u64, u64, u64)>(),
             any::<(bool, bool, bool, Option<u16>)>(),
         )
-            .prop_map(|(k, (inc, to, id, ack, hash), (h, f, d, g), (st, un, le, p))| Message {
-                kind: Kind::from_code(k).unwrap_or(Kind::Announce),
-                incarnation: inc,
-                to_incarnation: to,
-                id,
-                ack,
-                haresources_hash: hash,
-                state: NodeState {
-                    held: GroupMask(h),
-                    failed: GroupMask(f),
-                    declined: GroupMask(d),
-                    stable: st,
-                    unclean: un,
-                    leaving: le,
-                    ping_reach: p,
+            .prop_map(
+                |(k, (inc, to, id, ack, hash), (h, f, d, g), (st, un, le, p))| Message {
+                    kind: Kind::from_code(k).unwrap_or(Kind::Announce),
+                    incarnation: inc,
+                    to_incarnation: to,
+                    id,
+                    ack,
+                    haresources_hash: hash,
+                    state: NodeState {
+                        held: GroupMask(h),
+                        failed: GroupMask(f),
+                        declined: GroupMask(d),
+                        stable: st,
+                        unclean: un,
+                        leaving: le,
+                        ping_reach: p,
+                    },
+                    groups: GroupMask(g),
                 },
-                groups: GroupMask(g),
-            })
+            )
     }
 
     proptest! {

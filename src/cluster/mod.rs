@@ -25,9 +25,9 @@
 //!
 //! A node is a *candidate* for a group when it is eligible by ping reach
 //! (it does not reach fewer ping nodes than its peer last reported), is not
-//! unclean, did not fail to start the group, does not decline it (standby)
-//! and is not leaving. Of two candidates the group's home node is
-//! designated; of one candidate, that one. A free group (held by neither)
+//! unclean, did not fail to start the group and is not leaving. Of two
+//! candidates, one that does not decline the group (standby) is designated,
+//! else the group's home node; of one candidate, that one. A free group (held by neither)
 //! is started only by its designated node. A held group is given up
 //! (stopped, the new state announced, the peer then starts it) when the peer
 //! is a candidate and we are not eligible by ping, or we decline it, or
@@ -77,7 +77,9 @@ use outbox::{Outbox, Stamp};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerEvent {
     /// Heard (first time, again after dead, or with a new generation).
-    Alive { generation: u32 },
+    Alive {
+        generation: u32,
+    },
     Dead,
     /// Its keepalives say it is shutting down.
     Leaving,
@@ -107,7 +109,9 @@ enum Local {
     Stopped,
     /// `then_stop`: stop as soon as the start completes (lost a conflict,
     /// or shutting down).
-    Starting { then_stop: bool },
+    Starting {
+        then_stop: bool,
+    },
     Running,
     Stopping,
     /// The stop failed and the resource still runs.
@@ -150,8 +154,13 @@ pub struct Cluster {
 
 impl Cluster {
     /// `incarnation` is this run's generation number (non-zero, different
-    /// at every start); `now` starts the initdead wait.
-    pub fn new(cfg: ClusterConfig, incarnation: u32, now: Nanos) -> Result<Cluster, ClusterConfigError> {
+    /// at every start): the one the peer's detector reports for us in
+    /// [`PeerEvent::Alive`]. `now` starts the initdead wait.
+    pub fn new(
+        cfg: ClusterConfig,
+        incarnation: u32,
+        now: Nanos,
+    ) -> Result<Cluster, ClusterConfigError> {
         cfg.validate()?;
         let n = cfg.groups.len();
         let until = now.saturating_add(cfg.initdead);
@@ -197,7 +206,13 @@ impl Cluster {
                 if new_contact && (restarted || self.peer.life != Life::Left) {
                     self.peer.life = Life::Alive;
                     self.outbox.drop_all();
-                    self.log(now, Why::PeerAlive { generation, restarted });
+                    self.log(
+                        now,
+                        Why::PeerAlive {
+                            generation,
+                            restarted,
+                        },
+                    );
                 }
                 self.peer.generation = Some(generation);
             }
@@ -264,6 +279,11 @@ impl Cluster {
         }
         if self.peer.life == Life::Dead {
             return; // late; the detector will say when it is back
+        }
+        if self.peer.generation.is_some_and(|g| g != msg.incarnation) {
+            // From an earlier run of the peer still in flight, or from a new
+            // run the detector has not reported yet (it will be resent).
+            return;
         }
         if self.peer.incarnation != Some(msg.incarnation) {
             if self.peer.incarnation.is_some() {
@@ -335,7 +355,13 @@ impl Cluster {
                     self.set(group, Local::Stopped);
                     self.failed.insert(group);
                     let peer_can_take = self.peer_is_up() && self.peer_candidate(group);
-                    self.log(now, Why::StartFailed { group, peer_can_take });
+                    self.log(
+                        now,
+                        Why::StartFailed {
+                            group,
+                            peer_can_take,
+                        },
+                    );
                 }
             }
             _ => self.log(now, Why::UnexpectedResult { group }),
@@ -625,7 +651,8 @@ impl Cluster {
         }
         self.phase = Phase::Left;
         if self.peer.life == Life::Alive {
-            self.outbox.push(Kind::Leaving, self.cfg.all().without(self.held()));
+            self.outbox
+                .push(Kind::Leaving, self.cfg.all().without(self.held()));
         }
         self.log(now, Why::ShutdownReleased);
     }
@@ -635,11 +662,19 @@ impl Cluster {
             return;
         }
         for i in 0..self.local.len() {
-            if self.local.get(i) != Some(&Local::Running) || !self.peer_candidate(i) {
+            if self.local.get(i) != Some(&Local::Running) || !self.peer_able(i) {
                 continue;
             }
+            // Ping reach outranks standby: the better-connected peer takes
+            // the group even if it declined it.
             let why = if let Some((ours, peers)) = self.ping_worse() {
-                Why::ReleasePingWorse { group: i, ours, peers }
+                Why::ReleasePingWorse {
+                    group: i,
+                    ours,
+                    peers,
+                }
+            } else if !self.peer_candidate(i) {
+                continue;
             } else if self.declined.contains(i) {
                 Why::ReleaseStandby { group: i }
             } else if self.cfg.auto_failback == AutoFailback::On
@@ -690,22 +725,37 @@ impl Cluster {
         }
     }
 
+    /// Of two nodes that can run the group, one that does not decline it
+    /// is preferred; then the split-brain rule (home node) decides.
     fn designated_here(&self, group: usize) -> bool {
-        match (self.my_candidate(group), self.peer_candidate(group)) {
-            (true, true) => self.keeps_on_conflict(group),
-            (mine, _) => mine,
+        if !self.my_able(group) {
+            return false;
+        }
+        if !self.peer_able(group) {
+            return true;
+        }
+        let ours = self.declined.contains(group);
+        let theirs = self.peer.state.is_some_and(|s| s.declined.contains(group));
+        match (ours, theirs) {
+            (false, true) => true,
+            (true, false) => false,
+            _ => self.keeps_on_conflict(group),
         }
     }
 
-    fn my_candidate(&self, group: usize) -> bool {
+    fn my_able(&self, group: usize) -> bool {
         self.phase == Phase::Running
             && self.ping_worse().is_none()
             && !self.unclean
             && !self.failed.contains(group)
-            && !self.declined.contains(group)
     }
 
+    /// The peer can run the group and does not decline it.
     fn peer_candidate(&self, group: usize) -> bool {
+        self.peer_able(group) && self.peer.state.is_some_and(|s| !s.declined.contains(group))
+    }
+
+    fn peer_able(&self, group: usize) -> bool {
         let Some(s) = self.peer.state else {
             return false;
         };
@@ -719,7 +769,6 @@ impl Cluster {
             && !s.unclean
             && !peer_worse
             && !s.failed.contains(group)
-            && !s.declined.contains(group)
     }
 
     /// `(ours, peer's)` when the peer reaches more ping nodes than we do.
@@ -779,7 +828,10 @@ impl Cluster {
         }
     }
 
+    /// The peer restarted: what it knew and what we had in flight for it
+    /// belong to its earlier run.
     fn forget_peer_session(&mut self) {
+        self.outbox.drop_all();
         self.peer.incarnation = None;
         self.peer.last_id = 0;
         self.peer.state = None;

@@ -115,7 +115,7 @@ impl Pair {
             max_delay: 300 * US,
             loss_permille: 0,
             cut: [false; 2],
-            runner_delay: 1 * MS,
+            runner_delay: MS,
             deadtime: 20 * MS,
             step: 50 * US,
             rng: seed | 1,
@@ -167,6 +167,10 @@ impl Pair {
         self.net.retain(|p| p.to != i);
     }
 
+    pub fn cfg_retransmit(&self) -> Nanos {
+        self.nodes[0].cfg.retransmit
+    }
+
     pub fn partition(&mut self, cut: bool) {
         self.cut = [cut, cut];
     }
@@ -180,7 +184,11 @@ impl Pair {
     }
 
     fn drain(&mut self, i: usize) {
-        while let Some(a) = self.nodes[i].cluster.as_mut().and_then(Cluster::poll_action) {
+        while let Some(a) = self.nodes[i]
+            .cluster
+            .as_mut()
+            .and_then(Cluster::poll_action)
+        {
             self.nodes[i].log.push((self.now, a));
             match a {
                 Action::StartGroup(g) => {
@@ -283,7 +291,10 @@ impl Pair {
         }
         // Timers.
         for i in 0..2 {
-            let due = self.nodes[i].cluster.as_ref().and_then(Cluster::poll_timeout);
+            let due = self.nodes[i]
+                .cluster
+                .as_ref()
+                .and_then(Cluster::poll_timeout);
             if due.is_some_and(|d| d <= now) {
                 self.with(i, |c, t| c.handle_timeout(t));
             }
