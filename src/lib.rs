@@ -18,6 +18,7 @@
 //! - [`demo`], [`pty`], [`host`]: the embedded demo pair, a pty serial cable,
 //!   facts about this host.
 
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod demo;
