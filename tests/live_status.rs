@@ -114,7 +114,11 @@ fn replayed_frames_of_a_previous_generation_are_dropped() {
     // The replay neither revived an old generation nor disturbed the link.
     assert_eq!(after.peers[0].liveness, "alive");
     assert!(after.peers[0].generation > Some(1));
-    assert!(pair.lines(1, "restarted").len() == 1, "{}", pair.log(1));
+    assert!(
+        pair.lines(1, "node alpha restarted").len() == 1,
+        "{}",
+        pair.log(1)
+    );
     assert!(pair.lines(1, "is alive (generation 1)").len() == 1);
 }
 

@@ -169,7 +169,23 @@ pub fn run(exe: &Path, root: &Path, out: &mut impl Write) -> Result<(), DemoErro
     }
     writeln!(out, "  io backend: {}", s.io.backend)?;
 
-    // The failover: SIGKILL alpha and time bravo's verdict.
+    // alpha, home of demo-service, runs it; bravo does not.
+    let marker = |n: &NodeDirs| n.state_dir.join("demo-service.running");
+    let start = Instant::now();
+    while !marker(&alpha.dirs).exists() {
+        if start.elapsed() > Duration::from_secs(10) {
+            return Err(DemoError::Timeout {
+                what: "alpha starting demo-service".into(),
+                secs: 10,
+                logs: root.to_path_buf(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    writeln!(out, "  demo-service runs on alpha (its home node)")?;
+
+    // The failover: SIGKILL alpha and time bravo's verdict and takeover.
+    let killed_wall = std::time::SystemTime::now();
     let killed_at = monotonic_ns();
     if let Some(mut c) = alpha.child.take() {
         c.kill()?;
@@ -190,11 +206,34 @@ pub fn run(exe: &Path, root: &Path, out: &mut impl Write) -> Result<(), DemoErro
         ms(declared_at.saturating_sub(killed_at) as f64 / 1_000.0),
         ms(dead.node.deadtime_us as f64)
     );
-    let _ = writeln!(
-        report,
-        "  every link fell silent; the takeover process got the event through the shared-memory ring"
-    );
     out.write_all(report.as_bytes())?;
+    // The resource script writes its start time (date +%s%N) on bravo.
+    let start = Instant::now();
+    let started_ns = loop {
+        if let Some(ns) = std::fs::read_to_string(marker(&bravo.dirs))
+            .ok()
+            .and_then(|t| t.trim().parse::<u128>().ok())
+        {
+            break ns;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            return Err(DemoError::Timeout {
+                what: "bravo starting demo-service".into(),
+                secs: 10,
+                logs: root.to_path_buf(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let killed_ns = killed_wall
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    writeln!(
+        out,
+        "bravo's takeover process started demo-service {} after the kill (the script's own clock).",
+        ms(started_ns.saturating_sub(killed_ns) as f64 / 1_000.0)
+    )?;
 
     alpha.child = Some(spawn(exe, &alpha.dirs, root)?);
     let back = wait_for(&bravo.dirs, root, "alpha returning", 10, |s| {

@@ -109,6 +109,24 @@ pub fn write_configs(
             node.config_dir.join("haresources"),
             "# alpha is home to the demo service\nalpha demo-service\n",
         )?;
+        // The demo service: a script that records when it runs on this node.
+        let rsc = node.config_dir.join("resource.d");
+        fs::create_dir_all(&rsc)?;
+        let stamp = node.state_dir.join("demo-service.running");
+        let script = rsc.join("demo-service");
+        fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n# twinbeat demo resource: marks itself running on {name}\n\
+                 case \"$1\" in\n\
+                 start) date +%s%N > '{0}' ;;\n\
+                 stop) rm -f '{0}' ;;\n\
+                 status) if [ -f '{0}' ]; then echo running; else echo stopped; fi ;;\n\
+                 esac\nexit 0\n",
+                stamp.display()
+            ),
+        )?;
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755))?;
         dirs.push(node);
     }
     let [a, b]: [NodeDirs; 2] = dirs.try_into().expect("two nodes were written");

@@ -282,7 +282,12 @@ fn greet_serial_lines(links: &[crate::engine::links::OpenLink]) {
 }
 
 /// Starts the takeover process with the ring's fds.
-fn spawn_agent(opts: &RunOptions, run_dir: &Path, fds: &RingFds) -> io::Result<Child> {
+fn spawn_agent(
+    opts: &RunOptions,
+    run_dir: &Path,
+    fds: &RingFds,
+    generation: u32,
+) -> io::Result<Child> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe()?;
     let (ring_fd, wake_fd) = (fds.ring_fd(), fds.wake_fd());
@@ -295,7 +300,8 @@ fn spawn_agent(opts: &RunOptions, run_dir: &Path, fds: &RingFds) -> io::Result<C
         .arg("--run-dir")
         .arg(run_dir)
         .env(ENV_RING_FD, ring_fd.to_string())
-        .env(ENV_WAKE_FD, wake_fd.to_string());
+        .env(ENV_WAKE_FD, wake_fd.to_string())
+        .env(crate::takeover::ENV_GENERATION, generation.to_string());
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -452,13 +458,17 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     );
 
     // The takeover process, supervised: restarted whenever it exits.
-    let agent_stop = stop.clone();
+    let releasing = Arc::new(AtomicBool::new(false));
     let agent = (!opts.no_agent).then(|| {
         let opts = opts.clone();
         let run_dir = run_dir.clone();
+        let supervision = Supervision {
+            stop: stop.clone(),
+            releasing: releasing.clone(),
+        };
         std::thread::Builder::new()
             .name("agent-supervisor".into())
-            .spawn(move || supervise_agent(&opts, &run_dir, &fds, &agent_stop))
+            .spawn(move || supervise_agent(&opts, &run_dir, &fds, generation, &supervision))
     });
 
     let beat_cfg = cfg.clone();
@@ -480,6 +490,13 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         }
         match wait_signal(&signals, Duration::from_millis(200)) {
             Some(libc::SIGHUP) => reload(&cfg, &opts, &keys_tx),
+            // A planned shutdown: the takeover process releases our groups
+            // and tells the peer while keepalives still flow; the supervisor
+            // stops everything once it is done. A second signal stops now.
+            Some(sig) if agent.is_some() && !releasing.load(Ordering::SeqCst) => {
+                tracing::info!("signal {sig}: releasing resource groups, then stopping");
+                releasing.store(true, Ordering::SeqCst);
+            }
             Some(sig) => {
                 tracing::info!("signal {sig}: stopping");
                 stop.store(true, Ordering::SeqCst);
@@ -527,12 +544,32 @@ fn reload(cfg: &Config, opts: &RunOptions, keys_tx: &channel::Sender<KeyRing>) {
     }
 }
 
-fn supervise_agent(opts: &RunOptions, run_dir: &Path, fds: &RingFds, stop: &AtomicBool) {
+/// How long a planned shutdown may take to release every group before the
+/// daemon stops anyway (and says so).
+pub const RELEASE_LIMIT: Duration = Duration::from_secs(120);
+
+struct Supervision {
+    stop: Arc<AtomicBool>,
+    releasing: Arc<AtomicBool>,
+}
+
+fn supervise_agent(
+    opts: &RunOptions,
+    run_dir: &Path,
+    fds: &RingFds,
+    generation: u32,
+    sup: &Supervision,
+) {
+    let stop = &sup.stop;
     let mut child: Option<Child> = None;
     let mut backoff = Duration::from_millis(50);
     while !stop.load(Ordering::Relaxed) {
+        if sup.releasing.load(Ordering::SeqCst) {
+            release_then_stop(child.take(), stop);
+            return;
+        }
         match child.as_mut().map(|c| c.try_wait()) {
-            None => match spawn_agent(opts, run_dir, fds) {
+            None => match spawn_agent(opts, run_dir, fds, generation) {
                 Ok(c) => {
                     tracing::info!(pid = c.id(), "takeover process started");
                     child = Some(c);
@@ -564,4 +601,35 @@ fn supervise_agent(opts: &RunOptions, run_dir: &Path, fds: &RingFds, stop: &Atom
         unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
         let _ = c.wait();
     }
+}
+
+/// SIGTERM to the takeover process (it releases our groups and tells the
+/// peer), wait for it within RELEASE_LIMIT, then stop the daemon.
+fn release_then_stop(child: Option<Child>, stop: &AtomicBool) {
+    if let Some(mut c) = child {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let started = std::time::Instant::now();
+        loop {
+            match c.try_wait() {
+                Ok(Some(status)) => {
+                    tracing::info!("takeover process finished the release ({status})");
+                    break;
+                }
+                Ok(None) if started.elapsed() < RELEASE_LIMIT => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => {
+                    tracing::error!(
+                        "the takeover process did not finish releasing within {RELEASE_LIMIT:?}; \
+                         killing it: resources may still run here"
+                    );
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+            }
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
 }

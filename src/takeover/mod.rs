@@ -6,9 +6,24 @@
 //! says loudly when it missed events (the ring overflowed while it was slow
 //! or dead); running resource scripts builds on this loop.
 
+mod builtin_ip;
+mod manager;
+
 use std::os::fd::RawFd;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+pub use builtin_ip::BuiltinIp;
+pub use manager::Manager;
+
+use crate::cluster::config::DEFAULT_RETRANSMIT;
+use crate::cluster::{Cluster, ClusterConfig};
+use crate::ipaddr::ArpConfig;
+use crate::resources::{
+    Dispatch, GroupPolicy, ScriptAgent, ScriptEnv, ScriptSearch, StopRetry, Timeouts, TracingSink,
+};
 
 use crate::config;
 use crate::detector::Event;
@@ -100,35 +115,76 @@ fn describe(ev: &Event, names: &Names, now: u64) -> String {
     }
 }
 
-/// After a gap in the events, the daemon's snapshot is the truth: log it.
-fn log_full_state(opts: &AgentOptions) {
+/// After a gap in the events, the daemon's snapshot is the truth: log it,
+/// and return the peer's liveness (`Some(Some(generation))` alive,
+/// `Some(None)` dead, `None` unknown).
+fn log_full_state(opts: &AgentOptions) -> Option<Option<u32>> {
     match crate::control::client::Client::connect(&opts.run_dir).and_then(|mut c| c.status()) {
         Ok(s) => {
-            for p in &s.peers {
-                tracing::info!(
-                    "full state: node {} is {} ({}), generation {:?}",
-                    p.name,
-                    p.liveness,
-                    p.status,
-                    p.generation
-                );
-            }
             for l in &s.links {
                 tracing::info!("full state: link {} is {}", l.label, l.state);
             }
+            let p = s.peers.first()?;
+            tracing::info!(
+                "full state: node {} is {} ({}), generation {:?}",
+                p.name,
+                p.liveness,
+                p.status,
+                p.generation
+            );
+            match p.liveness.as_str() {
+                "alive" => Some(p.generation),
+                "dead" => Some(None),
+                _ => None,
+            }
         }
-        Err(e) => tracing::error!("full state unavailable: {e}"),
+        Err(e) => {
+            tracing::error!("full state unavailable: {e}");
+            None
+        }
     }
 }
 
-/// Runs the consumer until killed (the daemon sends SIGTERM, or its death
-/// does, through PR_SET_PDEATHSIG).
+/// The generation the daemon runs with (its frames carry it), handed over
+/// so resource messages name the right incarnation.
+pub const ENV_GENERATION: &str = "TWINBEAT_GENERATION";
+
+static TERMINATE: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_terminate(_: libc::c_int) {
+    TERMINATE.store(true, Ordering::SeqCst);
+}
+
+/// Longest wait between two looks at the executor's reports and timers.
+const POLL: Duration = Duration::from_millis(2);
+/// After a planned shutdown completes, time for the beat thread to carry
+/// the Leaving message out before this process exits.
+const LINGER: Duration = Duration::from_millis(100);
+
+/// Runs the takeover process until the daemon stops it: SIGTERM releases
+/// our groups (a planned shutdown the peer takes over from at once), then
+/// the process exits.
 pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
     let ring_fd = fd_from_env(ENV_RING_FD)?;
     let wake_fd = fd_from_env(ENV_WAKE_FD)?;
     // SAFETY: the daemon passed these two fds open across exec for us alone.
     let fds = unsafe { RingFds::from_raw_fds(ring_fd, wake_fd) };
     let mut reader: Reader<BeatRecord> = Reader::open(fds)?;
+    let generation: u32 = std::env::var(ENV_GENERATION)
+        .ok()
+        .and_then(|g| g.parse().ok())
+        .ok_or(AgentError::NoFd(ENV_GENERATION))?;
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(
+            libc::SIGTERM,
+            on_terminate as *const () as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGINT,
+            on_terminate as *const () as libc::sighandler_t,
+        );
+    }
     let cfg = config::load_dir(&opts.dir, &opts.node)?;
     let plan = BeatPlan::new(&cfg, &local_addresses().unwrap_or_default())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -136,25 +192,71 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
         peer: cfg.peer.clone().unwrap_or_else(|| "?".into()),
         links: plan.links.iter().map(|l| l.setup.label()).collect(),
     };
+    let mut manager = if cfg.peer.is_some() && !cfg.groups.is_empty() {
+        let cluster_cfg = ClusterConfig::from_config(&cfg, DEFAULT_RETRANSMIT)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let cluster = Cluster::new(cluster_cfg, generation, monotonic_ns())
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let scripts = Arc::new(ScriptAgent::new(
+            ScriptSearch::heartbeat(&cfg.dir),
+            ScriptEnv::from_config(&cfg),
+            Arc::new(TracingSink),
+        ));
+        let builtin = Arc::new(BuiltinIp::new(ArpConfig::default()));
+        let agent = Dispatch::new(scripts)
+            .with_builtin("IPaddr", builtin.clone())
+            .with_builtin("IPaddr2", builtin);
+        let policy = GroupPolicy {
+            timeouts: Timeouts::default(),
+            stop_retry: StopRetry::default(),
+        };
+        let outbox = crate::engine::outbox::attach_producer(&opts.run_dir)?;
+        Some(Manager::new(&cfg, cluster, Arc::new(agent), policy, outbox))
+    } else {
+        tracing::info!("no peer or no resource groups: the takeover process only logs events");
+        None
+    };
+    let reports = manager.as_ref().map(Manager::reports);
     tracing::info!(
         pid = std::process::id(),
+        generation,
+        groups = cfg.groups.len(),
         "takeover process consuming the event ring"
     );
+    let mut leaving_since: Option<Instant> = None;
     loop {
+        let now = monotonic_ns();
+        if TERMINATE.load(Ordering::SeqCst) && leaving_since.is_none() {
+            tracing::info!("planned shutdown: releasing resource groups");
+            leaving_since = Some(Instant::now());
+            if let Some(m) = manager.as_mut() {
+                m.shutdown(now);
+            }
+        }
+        if let Some(since) = leaving_since {
+            let done = manager.as_ref().is_none_or(Manager::shutdown_complete);
+            if done && since.elapsed() >= LINGER {
+                tracing::info!("planned shutdown complete");
+                return Ok(());
+            }
+        }
         match reader.next()? {
             Next::Record(r) => match r.decode() {
-                Some(Received::Event(ev)) => tracing::info!(
-                    target: "twinbeat::event",
-                    "{}",
-                    describe(&ev, &names, monotonic_ns())
-                ),
-                Some(Received::Message {
-                    msg_type, payload, ..
-                }) => tracing::debug!(
-                    "message type {msg_type} ({} bytes) from {}",
-                    payload.len(),
-                    names.peer
-                ),
+                Some(Received::Event(ev)) => {
+                    tracing::info!(
+                        target: "twinbeat::event",
+                        "{}",
+                        describe(&ev, &names, monotonic_ns())
+                    );
+                    if let Some(m) = manager.as_mut() {
+                        m.on_event(now, &ev);
+                    }
+                }
+                Some(Received::Message { payload, .. }) => {
+                    if let Some(m) = manager.as_mut() {
+                        m.on_message(now, payload);
+                    }
+                }
                 None => tracing::warn!(
                     "event ring: a record of unknown kind {} skipped",
                     r.head.kind
@@ -165,16 +267,34 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
                     "event ring: {n} events were lost while this process was slow or absent; \
                      asking the daemon for its full state"
                 );
-                log_full_state(opts);
+                let peer = log_full_state(opts);
+                if let (Some(m), Some(peer)) = (manager.as_mut(), peer) {
+                    m.on_full_state(now, peer);
+                }
             }
             Next::Restarted { epoch } => {
                 tracing::warn!(
                     "event ring: the daemon restarted (epoch {epoch}); asking for its full state"
                 );
-                log_full_state(opts);
+                let peer = log_full_state(opts);
+                if let (Some(m), Some(peer)) = (manager.as_mut(), peer) {
+                    m.on_full_state(now, peer);
+                }
             }
             Next::Empty => {
-                reader.wait(Some(Duration::from_secs(1)))?;
+                if let (Some(m), Some(reports)) = (manager.as_mut(), reports.as_ref()) {
+                    while let Ok(report) = reports.try_recv() {
+                        m.on_report(monotonic_ns(), report);
+                    }
+                    m.on_tick(monotonic_ns());
+                }
+                let wait = manager
+                    .as_ref()
+                    .and_then(Manager::next_timeout)
+                    .map(|t| Duration::from_nanos(t.saturating_sub(monotonic_ns())))
+                    .unwrap_or(POLL)
+                    .min(POLL);
+                reader.wait(Some(wait))?;
             }
         }
     }

@@ -1,0 +1,77 @@
+//! The takeover path end to end on a live pair: the home node takes its
+//! group at startup, the survivor takes it when the holder is killed, and a
+//! planned shutdown hands it over without waiting for deadtime. The group is
+//! the demo's `demo-service` script, which marks the node it runs on.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{PATIENCE, Pair};
+
+fn running_on(pair: &Pair, i: usize) -> bool {
+    marker(pair, i).exists()
+}
+
+fn marker(pair: &Pair, i: usize) -> PathBuf {
+    pair.nodes[i].dirs.state_dir.join("demo-service.running")
+}
+
+fn wait_until(what: &str, pair: &Pair, ok: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "never {what}\n--- alpha ---\n{}\n--- bravo ---\n{}",
+            pair.log(0),
+            pair.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn both_starting_together_the_home_node_takes_its_group_and_only_it() {
+    let mut pair = Pair::new(true, "uring");
+    pair.start_both();
+    wait_until("alpha runs its group", &pair, || running_on(&pair, 0));
+    pair.wait_status(1, "sees alpha active", |s| s.peers[0].status == "active");
+    // Several keepalive rounds later, still exactly one owner.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(running_on(&pair, 0) && !running_on(&pair, 1));
+}
+
+#[test]
+fn kill_9_of_the_holder_moves_the_group_to_the_survivor() {
+    let mut pair = Pair::new(true, "uring");
+    pair.start_both();
+    wait_until("alpha runs its group", &pair, || running_on(&pair, 0));
+    pair.kill9(0);
+    wait_until("bravo takes the group over", &pair, || running_on(&pair, 1));
+    pair.expect(1, "taking over from the dead peer", 1);
+    let status = pair.status(1);
+    assert_eq!(status.node.state, "active");
+}
+
+#[test]
+fn planned_shutdown_hands_the_group_over_without_waiting_for_deadtime() {
+    let mut pair = Pair::new(true, "uring");
+    pair.start_both();
+    wait_until("alpha runs its group", &pair, || running_on(&pair, 0));
+    pair.wait_status(1, "sees alpha active", |s| s.peers[0].status == "active");
+    assert!(pair.stop(0), "alpha stops cleanly on SIGTERM");
+    assert!(
+        !running_on(&pair, 0),
+        "alpha stopped its group before exiting"
+    );
+    wait_until("bravo takes the group over", &pair, || running_on(&pair, 1));
+    // bravo took it because alpha said it was leaving, not because alpha
+    // fell silent: the takeover precedes any death verdict.
+    let log = pair.log(1);
+    let took = log.find("group 0: ").expect("bravo logged its decision");
+    if let Some(dead) = log.find("node alpha is dead") {
+        assert!(took < dead, "handover before deadtime:\n{log}");
+    }
+    pair.expect(0, "planned shutdown complete", 1);
+}
