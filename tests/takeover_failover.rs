@@ -47,11 +47,22 @@ fn kill_9_of_the_holder_moves_the_group_to_the_survivor() {
     let mut pair = Pair::new(true, "uring");
     pair.start_both();
     wait_until("alpha runs its group", &pair, || running_on(&pair, 0));
+    let alpha_agent = pair.agent_pid(0);
     pair.kill9(0);
     wait_until("bravo takes the group over", &pair, || running_on(&pair, 1));
     pair.expect(1, "taking over from the dead peer", 1);
     let status = pair.status(1);
     assert_eq!(status.node.state, "active");
+    // alpha's takeover process outlived its daemon only to release the
+    // group (one owner), then exited.
+    wait_until("alpha's group released", &pair, || !running_on(&pair, 0));
+    pair.expect(0, "releasing resource groups", 1);
+    wait_until("alpha's takeover process exits", &pair, || {
+        // SAFETY: signal 0 only checks that the process exists.
+        let gone = unsafe { libc::kill(alpha_agent, 0) != 0 };
+        gone || std::fs::read_to_string(format!("/proc/{alpha_agent}/stat"))
+            .is_ok_and(|s| s.contains(") Z "))
+    });
 }
 
 #[test]
@@ -73,5 +84,5 @@ fn planned_shutdown_hands_the_group_over_without_waiting_for_deadtime() {
     if let Some(dead) = log.find("node alpha is dead") {
         assert!(took < dead, "handover before deadtime:\n{log}");
     }
-    pair.expect(0, "planned shutdown complete", 1);
+    pair.expect(0, "release complete: no resource group runs here", 1);
 }

@@ -144,6 +144,14 @@ impl Manager {
         self.cluster.shutdown_complete()
     }
 
+    /// Nothing held, nothing running or queued: safe to exit even though
+    /// the peer could not be told (the daemon is gone).
+    pub fn released(&self) -> bool {
+        self.cluster.rscstatus() == RscStatus::None
+            && self.deferred.is_empty()
+            && self.groups.iter().all(|g| !self.executor.is_busy(&g.key()))
+    }
+
     pub fn next_timeout(&self) -> Option<Nanos> {
         self.cluster.poll_timeout()
     }

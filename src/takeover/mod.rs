@@ -224,19 +224,38 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
         "takeover process consuming the event ring"
     );
     let mut leaving_since: Option<Instant> = None;
+    // SAFETY: getppid has no preconditions.
+    let daemon = unsafe { libc::getppid() };
     loop {
         let now = monotonic_ns();
-        if TERMINATE.load(Ordering::SeqCst) && leaving_since.is_none() {
-            tracing::info!("planned shutdown: releasing resource groups");
+        // The daemon gone (crashed, killed): its keepalives have stopped, so
+        // the peer will take our groups; release them here so they never run
+        // on both nodes.
+        let orphaned = unsafe { libc::getppid() } != daemon;
+        if (TERMINATE.load(Ordering::SeqCst) || orphaned) && leaving_since.is_none() {
+            if orphaned {
+                tracing::error!("the daemon is gone: releasing resource groups and exiting");
+            } else {
+                tracing::info!("planned shutdown: releasing resource groups");
+            }
             leaving_since = Some(Instant::now());
             if let Some(m) = manager.as_mut() {
                 m.shutdown(now);
             }
         }
         if let Some(since) = leaving_since {
-            let done = manager.as_ref().is_none_or(Manager::shutdown_complete);
+            let done = manager
+                .as_ref()
+                .is_none_or(|m| m.shutdown_complete() || (orphaned && m.released()));
             if done && since.elapsed() >= LINGER {
-                tracing::info!("planned shutdown complete");
+                tracing::info!("release complete: no resource group runs here");
+                return Ok(());
+            }
+            if since.elapsed() > crate::engine::daemon::RELEASE_LIMIT {
+                tracing::error!(
+                    "release not finished within {:?}; exiting: resources may still run here",
+                    crate::engine::daemon::RELEASE_LIMIT
+                );
                 return Ok(());
             }
         }
