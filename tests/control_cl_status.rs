@@ -279,10 +279,17 @@ fn bad_subcommands_are_parameter_errors() {
         "cl_status: ERROR: nodes: invalid sub-command.\n",
         EXIT_PARAMETER_ERROR,
     );
-    let out = run(&["rscstatus"]);
+    let out = run(&["nodeweight", "alpha"]);
     assert_eq!(out.exit, EXIT_PARAMETER_ERROR);
     assert!(
         out.stderr
-            .starts_with("cl_status: ERROR: rscstatus: sub-command not provided")
+            .starts_with("cl_status: ERROR: nodeweight: sub-command not provided")
     );
+}
+
+#[test]
+fn rscstatus_says_what_this_node_holds() {
+    expect(&run(&["rscstatus"]), "local\n", "", 0);
+    let out = run_failing(&["rscstatus"], no_daemon());
+    assert_eq!(out.exit, 1, "no daemon: {out:?}");
 }

@@ -18,6 +18,15 @@ fn marker(pair: &Pair, i: usize) -> PathBuf {
     pair.nodes[i].dirs.state_dir.join("demo-service.running")
 }
 
+/// `twinbeat cl_status rscstatus` against node `i`.
+fn rscstatus(pair: &Pair, i: usize) -> String {
+    let run = pair.run_dir(i).to_str().unwrap().to_string();
+    pair.cli(&["cl_status", "--run-dir", &run, "rscstatus"])
+        .1
+        .trim()
+        .to_string()
+}
+
 fn wait_until(what: &str, pair: &Pair, ok: impl Fn() -> bool) {
     let start = Instant::now();
     while !ok() {
@@ -48,9 +57,18 @@ fn kill_9_of_the_holder_moves_the_group_to_the_survivor() {
     pair.start_both();
     wait_until("alpha runs its group", &pair, || running_on(&pair, 0));
     let alpha_agent = pair.agent_pid(0);
+    // With one group, homed on alpha, its holder holds every group: the
+    // cluster names that "all" (local when the peer's groups exist too).
+    wait_until("alpha announcing its group", &pair, || {
+        ["local", "all"].contains(&rscstatus(&pair, 0).as_str())
+    });
+    assert_eq!(rscstatus(&pair, 1), "none");
     pair.kill9(0);
     wait_until("bravo takes the group over", &pair, || running_on(&pair, 1));
     pair.expect(1, "taking over from the dead peer", 1);
+    wait_until("bravo announcing alpha's group", &pair, || {
+        ["foreign", "all"].contains(&rscstatus(&pair, 1).as_str())
+    });
     let status = pair.status(1);
     assert_eq!(status.node.state, "active");
     // alpha's takeover process outlived its daemon only to release the

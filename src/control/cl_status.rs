@@ -7,8 +7,9 @@
 //! [`run_cl_status`] is pure over a way to get the snapshot, so every
 //! answer is testable with a canned one; [`cl_status_command`] connects.
 //!
-//! Not provided: `rscstatus` (no resource groups are tracked until the
-//! resource manager lands), `clientstatus`, `nodeweight`, `nodesite`,
+//! `rscstatus` prints what this node announces it holds (none, local,
+//! foreign, all), from the hold state the takeover process sets.
+//! Not provided: `clientstatus`, `nodeweight`, `nodesite`,
 //! `nodetype`, `hbparameter`; they fail with exit 11 and say so.
 //!
 //! Where the snapshot decides what Heartbeat's API decided:
@@ -61,6 +62,7 @@ enum Sub {
     NodeStatus,
     ListHbLinks,
     HbLinkStatus,
+    RscStatus,
 }
 
 impl Sub {
@@ -71,6 +73,7 @@ impl Sub {
             "nodestatus" => Sub::NodeStatus,
             "listhblinks" => Sub::ListHbLinks,
             "hblinkstatus" => Sub::HbLinkStatus,
+            "rscstatus" => Sub::RscStatus,
             _ => return None,
         })
     }
@@ -79,17 +82,13 @@ impl Sub {
         match self {
             Sub::HbStatus | Sub::ListHbLinks => "mv",
             Sub::ListNodes => "mpnv",
-            Sub::NodeStatus | Sub::HbLinkStatus => "m",
+            Sub::NodeStatus | Sub::HbLinkStatus | Sub::RscStatus => "m",
         }
     }
 }
 
 /// Heartbeat subcommands twinbeat knows of but does not answer.
 const NOT_PROVIDED: &[(&str, &str)] = &[
-    (
-        "rscstatus",
-        "twinbeat tracks no resource groups yet, so it cannot say which it holds",
-    ),
     ("clientstatus", "twinbeat has no API clients"),
     ("nodeweight", "twinbeat nodes have no weight"),
     ("nodesite", "twinbeat nodes have no site"),
@@ -219,6 +218,16 @@ where
         Sub::NodeStatus => nodestatus(&snapshot, &parsed, out),
         Sub::ListHbLinks => listhblinks(&snapshot, &parsed, out),
         Sub::HbLinkStatus => hblinkstatus(&snapshot, &parsed, out),
+        Sub::RscStatus => {
+            // What this node announces in its keepalives: none, local
+            // (its home groups), foreign (the peer's), all.
+            let held = match snapshot.node.rscstatus.as_str() {
+                "" => "none",
+                s => s,
+            };
+            let _ = writeln!(out.stdout, "{held}");
+            out
+        }
     }
 }
 
@@ -483,7 +492,7 @@ mod tests {
             out.stderr,
             "cl_status: ERROR: frobnicate: invalid sub-command.\n"
         );
-        let out = run_cl_status(&["rscstatus".to_owned()], || panic!("must not connect"));
+        let out = run_cl_status(&["clientstatus".to_owned()], || panic!("must not connect"));
         assert_eq!(out.exit, EXIT_PARAMETER_ERROR);
         assert!(
             out.stderr.contains("not provided by twinbeat"),

@@ -597,6 +597,13 @@ impl Core {
                 name: self.node_name.clone(),
                 generation: self.generation,
                 state: status_word(self.status).into(),
+                rscstatus: match (self.hold.own, self.hold.peer) {
+                    (true, true) => "all",
+                    (true, false) => "local",
+                    (false, true) => "foreign",
+                    (false, false) => "none",
+                }
+                .into(),
                 uptime_us: us(now.saturating_sub(self.started)),
                 clock_ns: now,
                 pid: self.info.pid,

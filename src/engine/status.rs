@@ -25,6 +25,10 @@ pub struct NodeSnapshot {
     pub generation: u32,
     /// Heartbeat's status words: "init", "up", "active", "dead".
     pub state: String,
+    /// cl_status rscstatus: what this node announces it holds ("none",
+    /// "local", "foreign", "all").
+    #[serde(default)]
+    pub rscstatus: String,
     pub uptime_us: u64,
     /// The daemon's CLOCK_MONOTONIC (ns) when the snapshot was taken: the
     /// clock is system-wide, so a reader on the same host can date events.

@@ -58,6 +58,7 @@ pub fn snapshot() -> Snapshot {
             state: "active".to_owned(),
             uptime_us: 3_723_000_000,
             clock_ns: 0,
+            rscstatus: "local".into(),
             pid: 4242,
             keepalive_us: 100,
             deadtime_us: 1_000,
