@@ -11,34 +11,10 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use common::{PATIENCE, Pair, is_root};
+use common::{NetNs, Pair, ip, is_root, wait_until};
 
 const VIP: &str = "10.214.0.100";
-
-struct NetNs(String);
-
-impl NetNs {
-    fn new(tag: &str) -> NetNs {
-        let name = format!("tbf{}{tag}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        ip(&["netns", "add", &name]);
-        ip(&["-n", &name, "link", "set", "lo", "up"]);
-        NetNs(name)
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn ip(args: &[&str]) {
-    let st = Command::new("ip").args(args).status().expect("ip(8) runs");
-    assert!(st.success(), "ip {args:?} failed");
-}
 
 fn output(args: &[&str]) -> String {
     let out = Command::new(args[0])
@@ -110,26 +86,13 @@ fn write_node(root: &Path, name: &str, dev: &str, peer: &str) -> PathBuf {
     base
 }
 
-fn wait(what: &str, pair: &Pair, ok: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "never {what}\n--- alpha ---\n{}\n--- bravo ---\n{}",
-            pair.log(0),
-            pair.log(1)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn kill_9_of_the_active_node_moves_the_virtual_ip_to_the_standby() {
     if !is_root() {
         eprintln!("SKIPPED: needs root to create network namespaces");
         return;
     }
-    let (na, nb, obs) = (NetNs::new("a"), NetNs::new("b"), NetNs::new("o"));
+    let (na, nb, obs) = (NetNs::new("fa"), NetNs::new("fb"), NetNs::new("fo"));
     ip(&["-n", &obs.0, "link", "add", "br0", "type", "bridge"]);
     ip(&["-n", &obs.0, "link", "set", "br0", "up"]);
     ip(&["-n", &obs.0, "addr", "add", "10.214.0.3/24", "dev", "br0"]);
@@ -161,16 +124,16 @@ fn kill_9_of_the_active_node_moves_the_virtual_ip_to_the_standby() {
         pair.start(i);
     }
     let running = |i: usize| bases[i].join("stamp.running").exists();
-    wait("alpha holding its group", &pair, || running(0));
+    wait_until("alpha holding its group", &pair, || running(0));
     let (mac_a, mac_b) = (mac_of(&na.0, &devs[0]), mac_of(&nb.0, &devs[1]));
-    wait("the observer reaching the VIP on alpha", &pair, || {
+    wait_until("the observer reaching the VIP on alpha", &pair, || {
         ping(&obs.0) && observer_sees(&obs.0).as_deref() == Some(mac_a.as_str())
     });
     assert!(!running(1), "one owner: bravo does not run the group");
 
     pair.kill9(0);
-    wait("bravo taking the group", &pair, || running(1));
-    wait(
+    wait_until("bravo taking the group", &pair, || running(1));
+    wait_until(
         "the observer's entry for the VIP moving to bravo",
         &pair,
         || observer_sees(&obs.0).as_deref() == Some(mac_b.as_str()),

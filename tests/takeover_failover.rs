@@ -6,9 +6,9 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{PATIENCE, Pair};
+use common::{Pair, wait_until};
 
 fn running_on(pair: &Pair, i: usize) -> bool {
     marker(pair, i).exists()
@@ -25,19 +25,6 @@ fn rscstatus(pair: &Pair, i: usize) -> String {
         .1
         .trim()
         .to_string()
-}
-
-fn wait_until(what: &str, pair: &Pair, ok: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "never {what}\n--- alpha ---\n{}\n--- bravo ---\n{}",
-            pair.log(0),
-            pair.log(1)
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

@@ -285,3 +285,44 @@ impl Pair {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
     }
 }
+
+/// A network namespace made for a test, deleted when dropped.
+pub struct NetNs(pub String);
+
+impl NetNs {
+    /// `tb<pid><tag>`, fresh (a leftover of that name is removed), lo up.
+    pub fn new(tag: &str) -> NetNs {
+        let name = format!("tb{}{tag}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        ip(&["netns", "add", &name]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        NetNs(name)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// Runs ip(8), asserting success.
+pub fn ip(args: &[&str]) {
+    let st = Command::new("ip").args(args).status().expect("ip(8) runs");
+    assert!(st.success(), "ip {args:?} failed");
+}
+
+/// Polls `ok` until it holds, for at most PATIENCE; on failure prints both
+/// nodes' logs.
+pub fn wait_until(what: &str, pair: &Pair, ok: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "never {what}\n--- alpha ---\n{}\n--- bravo ---\n{}",
+            pair.log(0),
+            pair.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
