@@ -17,8 +17,6 @@ use std::thread::JoinHandle;
 /// One pty pair: the master the relay drives and the slave's path.
 struct PtyEnd {
     master: OwnedFd,
-    /// Kept open so the master never sees EIO while a node reopens its end.
-    _slave: OwnedFd,
     path: PathBuf,
 }
 
@@ -41,13 +39,13 @@ fn open_pty() -> io::Result<PtyEnd> {
     // SAFETY: openpty succeeded, so both fds are open and owned by us alone.
     let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
     make_raw(&slave)?;
+    // The nodes open the slave by path; children must not inherit our ends.
+    for fd in [&master, &slave] {
+        crate::engine::links::set_cloexec(fd.as_raw_fd())?;
+    }
     let path = std::fs::read_link(format!("/proc/self/fd/{}", slave.as_raw_fd()))?;
     set_nonblocking(&master)?;
-    Ok(PtyEnd {
-        master,
-        _slave: slave,
-        path,
-    })
+    Ok(PtyEnd { master, path })
 }
 
 fn make_raw(fd: &OwnedFd) -> io::Result<()> {
@@ -103,14 +101,12 @@ impl PtyCable {
             let connected = connected.clone();
             let stop = stop.clone();
             let recording = recording.clone();
-            // The slaves must outlive the relay; the thread owns them.
-            let slaves = (a._slave, b._slave);
+            // The slaves are not kept open here: when a node dies its end is
+            // closed for good, as a real port is, and the tty's exclusive
+            // mode (TIOCEXCL) goes with it so the node can open it again.
             std::thread::Builder::new()
                 .name("pty-cable".into())
-                .spawn(move || {
-                    let _slaves = slaves;
-                    relay_loop(&masters, &connected, &stop, &recording)
-                })?
+                .spawn(move || relay_loop(&masters, &connected, &stop, &recording))?
         };
         Ok(Self {
             paths,
@@ -193,6 +189,13 @@ fn relay_loop(
         let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 20) };
         if n <= 0 {
             continue;
+        }
+        // An end nobody has open reports a hang-up at once, every time:
+        // wait a little rather than spin until a node opens it.
+        if fds.iter().any(|f| {
+            f.revents & (libc::POLLHUP | libc::POLLERR) != 0 && f.revents & libc::POLLIN == 0
+        }) {
+            std::thread::sleep(std::time::Duration::from_millis(2));
         }
         for (from, fd) in fds.iter().enumerate() {
             if fd.revents & libc::POLLIN == 0 {

@@ -45,3 +45,24 @@ fn a_consumer_that_missed_events_asks_for_the_full_state() {
     pair.expect(1, "full state: node alpha is alive", 1);
     assert!(pair.stop(1));
 }
+
+#[test]
+fn the_takeover_process_inherits_neither_the_serial_line_nor_sockets() {
+    let mut pair = Pair::new(true, "uring");
+    pair.start(0);
+    pair.expect(0, "takeover process consuming the event ring", 1);
+    let agent = pair.agent_pid(0);
+    let tty = pair.cable.as_ref().unwrap().ends()[0].to_path_buf();
+    let held: Vec<String> = std::fs::read_dir(format!("/proc/{agent}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|t| t.display().to_string())
+        .collect();
+    assert!(
+        !held
+            .iter()
+            .any(|t| *t == tty.display().to_string() || t.starts_with("socket:")),
+        "the takeover process holds {held:?}"
+    );
+}

@@ -236,6 +236,7 @@ pub fn open_link(setup: &LinkSetup) -> Result<OpenLink, LinkError> {
                 source,
             })?;
             set_nonblocking(port.as_raw_fd()).map_err(os("O_NONBLOCK"))?;
+            set_cloexec(port.as_raw_fd()).map_err(os("FD_CLOEXEC"))?;
             Medium::Serial { port }
         }
     };
@@ -306,8 +307,23 @@ fn open_serial(path: &std::path::Path, baud: u32) -> serialport::Result<serialpo
         .flow_control(serialport::FlowControl::None)
         .timeout(std::time::Duration::ZERO)
         .open_native()?;
-    port.set_exclusive(true)?;
+    // Exclusive, so nothing else reads our line: a real port drops the
+    // mode at its last close. A pty slave keeps it while its master lives,
+    // so a node killed with it set could never reopen its end (without
+    // CAP_SYS_ADMIN); ptys, the stand-in cable of tests and the demo, stay
+    // shared.
+    port.set_exclusive(!is_pty_slave(port.as_raw_fd()))?;
     Ok(port)
+}
+
+/// Unix98 pty slaves have majors 136–143 (devices.txt).
+fn is_pty_slave(fd: RawFd) -> bool {
+    // SAFETY: fstat fills a stat buffer for an fd we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return false;
+    }
+    (136..=143).contains(&libc::major(st.st_rdev))
 }
 
 /// serialport's `open` clears O_NONBLOCK after configuring the tty; a read on
@@ -319,6 +335,18 @@ pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// serialport opens ttys without O_CLOEXEC: without it the takeover process
+/// and every resource script would inherit the line, and its exclusive lock
+/// (TIOCEXCL) would outlive a killed daemon and refuse its restart.
+pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on an fd we own, with integer arguments.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -432,6 +460,35 @@ mod tests {
         })
         .unwrap_err();
         assert!(matches!(err, LinkError::NoBroadcast { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_pty_end_opens_shared_nonblocking_and_close_on_exec() {
+        let cable = crate::pty::PtyCable::open().unwrap();
+        let link = open_link(&LinkSetup::Serial {
+            path: cable.ends()[0].to_path_buf(),
+            baud: 115_200,
+        })
+        .unwrap();
+        let fd = link.raw_fd();
+        let mut excl: libc::c_int = -1;
+        // SAFETY: TIOCGEXCL writes one int.
+        assert_eq!(unsafe { libc::ioctl(fd, libc::TIOCGEXCL, &mut excl) }, 0);
+        assert_eq!(excl, 0, "a pty must not be left exclusive");
+        let fd_flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        assert!(
+            fd_flags & libc::FD_CLOEXEC != 0,
+            "the line must not leak into children"
+        );
+        let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        assert!(fl & libc::O_NONBLOCK != 0);
+        // Closing and reopening works (a restarted node).
+        drop(link);
+        let again = open_link(&LinkSetup::Serial {
+            path: cable.ends()[0].to_path_buf(),
+            baud: 115_200,
+        });
+        assert!(again.is_ok());
     }
 
     #[test]

@@ -167,6 +167,10 @@ const LINGER: Duration = Duration::from_millis(100);
 pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
     let ring_fd = fd_from_env(ENV_RING_FD)?;
     let wake_fd = fd_from_env(ENV_WAKE_FD)?;
+    // The ring reached us across exec; the scripts we run must not get it.
+    for fd in [ring_fd, wake_fd] {
+        crate::engine::links::set_cloexec(fd)?;
+    }
     // SAFETY: the daemon passed these two fds open across exec for us alone.
     let fds = unsafe { RingFds::from_raw_fds(ring_fd, wake_fd) };
     let mut reader: Reader<BeatRecord> = Reader::open(fds)?;
