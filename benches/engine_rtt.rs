@@ -160,14 +160,7 @@ struct Run {
 fn engine(keepalive: &str, deadtime: &str, serial: bool, io: &str) -> Run {
     let root = tempfile::tempdir().unwrap();
     let cable = serial.then(|| PtyCable::open().unwrap());
-    let ports = {
-        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
-        [
-            a.local_addr().unwrap().port(),
-            b.local_addr().unwrap().port(),
-        ]
-    };
+    let ports = twinbeat::demo::free_ports().unwrap();
     let timings = format!("keepalive {keepalive}\ndeadtime {deadtime}\ninitdead 2\n");
     let ends = cable.as_ref().map(|c| c.ends());
     let serial_paths = match &ends {

@@ -12,7 +12,6 @@
 //! figure. Detection is also reported: the survivor's verdict time, from
 //! its status snapshot.
 
-use std::net::UdpSocket;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -28,15 +27,6 @@ fn rounds() -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20)
-}
-
-fn free_ports() -> [u16; 2] {
-    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
-    [
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    ]
 }
 
 fn marker(n: &NodeDirs) -> std::path::PathBuf {
@@ -99,7 +89,7 @@ fn one_round(timings: &str) -> Option<Round> {
     let root = tempfile::tempdir().unwrap();
     let params = PairParams {
         timings,
-        ports: free_ports(),
+        ports: twinbeat::demo::free_ports().unwrap(),
         extra: "",
     };
     let nodes = write_configs(root.path(), [None, None], &params).unwrap();

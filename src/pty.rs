@@ -44,7 +44,7 @@ fn open_pty() -> io::Result<PtyEnd> {
         crate::engine::links::set_cloexec(fd.as_raw_fd())?;
     }
     let path = std::fs::read_link(format!("/proc/self/fd/{}", slave.as_raw_fd()))?;
-    set_nonblocking(&master)?;
+    crate::engine::links::set_nonblocking(master.as_raw_fd())?;
     Ok(PtyEnd { master, path })
 }
 
@@ -56,16 +56,6 @@ fn make_raw(fd: &OwnedFd) -> io::Result<()> {
     }
     unsafe { libc::cfmakeraw(&mut t) };
     if unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &t) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    if flags < 0
-        || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0
-    {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -246,7 +236,7 @@ mod tests {
             .unwrap();
         let fd: OwnedFd = f.into();
         make_raw(&fd).unwrap();
-        set_nonblocking(&fd).unwrap();
+        crate::engine::links::set_nonblocking(fd.as_raw_fd()).unwrap();
         File::from(fd)
     }
 

@@ -5,7 +5,6 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -86,12 +85,6 @@ fn wait_for(
     })
 }
 
-fn free_ports() -> io::Result<[u16; 2]> {
-    let a = UdpSocket::bind("127.0.0.1:0")?;
-    let b = UdpSocket::bind("127.0.0.1:0")?;
-    Ok([a.local_addr()?.port(), b.local_addr()?.port()])
-}
-
 fn ms(us: f64) -> String {
     format!("{:.3} ms", us / 1_000.0)
 }
@@ -103,7 +96,7 @@ pub fn run(exe: &Path, root: &Path, out: &mut impl Write) -> Result<(), DemoErro
     let ends = cable.ends();
     let params = PairParams {
         timings: DEMO_TIMINGS,
-        ports: free_ports()?,
+        ports: super::free_ports()?,
         extra: "",
     };
     let [a, b] = write_configs(root, [Some(ends[0]), Some(ends[1])], &params)?;

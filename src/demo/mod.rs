@@ -27,6 +27,14 @@ deadtime 6ms
 initdead 2
 ";
 
+/// Two UDP ports free on loopback right now, for a pair on one host (the
+/// demo, tests, benchmarks): asked of the kernel, not guessed.
+pub fn free_ports() -> io::Result<[u16; 2]> {
+    let a = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let b = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    Ok([a.local_addr()?.port(), b.local_addr()?.port()])
+}
+
 /// What varies between the demo and a test pair.
 #[derive(Debug, Clone)]
 pub struct PairParams<'a> {

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,15 +18,6 @@ pub const DEADTIME_US: u64 = 500_000;
 
 /// How long a test waits for something that should happen in milliseconds.
 pub const PATIENCE: Duration = Duration::from_secs(20);
-
-pub fn free_udp_ports() -> [u16; 2] {
-    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
-    [
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    ]
-}
 
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -69,7 +59,7 @@ impl Pair {
         };
         let params = PairParams {
             timings: TEST_TIMINGS,
-            ports: free_udp_ports(),
+            ports: twinbeat::demo::free_ports().unwrap(),
             extra,
         };
         let [a, b] = write_configs(root.path(), serial_paths, &params).unwrap();

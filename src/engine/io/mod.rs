@@ -305,6 +305,23 @@ fn realtime_ns() -> i128 {
     i128::from(ts.tv_sec) * i128::from(NANOS_PER_SEC) + i128::from(ts.tv_nsec)
 }
 
+/// The caller errors both backends refuse a send for: no such link, or a
+/// frame longer than [`MAX_DATAGRAM`]; the link to send on otherwise.
+pub(crate) fn checked_send<'a>(
+    links: &'a [OpenLink],
+    link: usize,
+    bytes: &[u8],
+) -> Result<&'a OpenLink, SendError> {
+    let open = links.get(link).ok_or(SendError::NoSuchLink(link))?;
+    if bytes.len() > MAX_DATAGRAM {
+        return Err(SendError::TooLarge {
+            len: bytes.len(),
+            max: MAX_DATAGRAM,
+        });
+    }
+    Ok(open)
+}
+
 /// Reads a nonblocking tty until it would block, handing each read to
 /// `on` stamped with the wake-up time (a tty has no receive timestamps).
 /// Returns whether anything was delivered, or the hang-up (EOF as EPIPE,

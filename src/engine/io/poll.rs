@@ -11,8 +11,8 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::{
-    Backend, CONTROL_LEN, Completion, IoStats, MAX_DATAGRAM, RxClock, SendError, drain_tty,
-    write_serial,
+    Backend, CONTROL_LEN, Completion, IoStats, MAX_DATAGRAM, RxClock, SendError, checked_send,
+    drain_tty, write_serial,
 };
 use crate::engine::links::{Medium, OpenLink};
 use crate::time::{NANOS_PER_SEC, Nanos, monotonic_ns};
@@ -239,15 +239,7 @@ impl Backend for PollBackend {
     }
 
     fn send(&mut self, link: usize, bytes: &[u8]) -> Result<(), SendError> {
-        let Some(open) = self.links.get(link) else {
-            return Err(SendError::NoSuchLink(link));
-        };
-        if bytes.len() > MAX_DATAGRAM {
-            return Err(SendError::TooLarge {
-                len: bytes.len(),
-                max: MAX_DATAGRAM,
-            });
-        }
+        let open = checked_send(&self.links, link, bytes)?;
         let result = match &open.medium {
             Medium::Udp { socket, dest } => {
                 let (addr, addr_len) = match dest {

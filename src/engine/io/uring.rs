@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use io_uring::{IoUring, Probe, cqueue, opcode, squeue, types};
 
 use super::{
-    Backend, CONTROL_LEN, Completion, IoStats, MAX_DATAGRAM, RxClock, SendError, drain_tty,
-    write_serial,
+    Backend, CONTROL_LEN, Completion, IoStats, MAX_DATAGRAM, RxClock, SendError, checked_send,
+    drain_tty, write_serial,
 };
 use crate::engine::links::{Medium, OpenLink};
 use crate::time::{NANOS_PER_MILLI, NANOS_PER_SEC, Nanos, monotonic_ns};
@@ -709,15 +709,7 @@ impl Backend for UringBackend {
     }
 
     fn send(&mut self, link: usize, bytes: &[u8]) -> Result<(), SendError> {
-        let Some(open) = self.links.get(link) else {
-            return Err(SendError::NoSuchLink(link));
-        };
-        if bytes.len() > MAX_DATAGRAM {
-            return Err(SendError::TooLarge {
-                len: bytes.len(),
-                max: MAX_DATAGRAM,
-            });
-        }
+        let open = checked_send(&self.links, link, bytes)?;
         let (fd, dest) = match &open.medium {
             Medium::Serial { port } => {
                 self.stats.sends += 1;
