@@ -113,6 +113,12 @@ fn render_into(config: &Config, out: &mut String) -> std::fmt::Result {
         h.realtime_priority.value,
         mark(&h.realtime_priority)
     )?;
+    writeln!(
+        out,
+        "builtin_ipaddr {}{}",
+        on_off(h.builtin_ipaddr.value),
+        mark(&h.builtin_ipaddr)
+    )?;
     match &h.beat_core {
         Some(core) => writeln!(out, "beat_core {}", core.value)?,
         None => writeln!(out, "# beat_core: the last core{DEFAULT_MARK}")?,

@@ -21,6 +21,10 @@
 //! - `beat_core N`: the core the beat thread is pinned to (default: last).
 //! - `realtime_priority N`: SCHED_FIFO priority of the beat thread, 1..99
 //!   (default 50). Heartbeat's `rtprio N` sets the same value.
+//! - `builtin_ipaddr on|off` (default on): `IPaddr`, `IPaddr2` and bare IPs
+//!   in haresources use the built-in netlink implementation; `off` runs the
+//!   scripts found in resource.d like any other resource (e.g. Debian's
+//!   Heartbeat scripts, to compare or when their extra options are needed).
 //!
 //! Every value is checked for an unfilled template placeholder
 //! (`{{ ... }}`, `${...}`, `<...>`, `%...%`); node and interface names
@@ -212,6 +216,9 @@ pub struct HaCf {
     /// `None` = the last core.
     pub beat_core: Option<Setting<usize>>,
     pub realtime_priority: Setting<u8>,
+    /// `IPaddr`/`IPaddr2` handled in-process (netlink) rather than by the
+    /// resource.d scripts.
+    pub builtin_ipaddr: Setting<bool>,
 }
 
 impl HaCf {
@@ -274,6 +281,7 @@ impl Default for HaCf {
             cluster: None,
             beat_core: None,
             realtime_priority: Setting::default_value(DEFAULT_REALTIME_PRIORITY),
+            builtin_ipaddr: Setting::default_value(true),
         }
     }
 }
@@ -694,6 +702,13 @@ impl Parser<'_> {
                     let previous = self.cfg.realtime.line;
                     self.note_repeat(line_no, "realtime", previous);
                     self.cfg.realtime = Setting { value: on, line: Some(line_no) };
+                }
+            }
+            "builtin_ipaddr" => {
+                if let Some(on) = self.bool_value(line_no, "builtin_ipaddr", value) {
+                    let previous = self.cfg.builtin_ipaddr.line;
+                    self.note_repeat(line_no, "builtin_ipaddr", previous);
+                    self.cfg.builtin_ipaddr = Setting { value: on, line: Some(line_no) };
                 }
             }
             "use_logd" => {
@@ -1404,6 +1419,7 @@ fn is_known(directive: &str) -> bool {
         "beat_core",
         "realtime_priority",
         "rtprio",
+        "builtin_ipaddr",
     ];
     ACTED_ON.contains(&directive) || IGNORED.iter().any(|(name, _)| *name == directive)
 }

@@ -206,10 +206,15 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
             ScriptEnv::from_config(&cfg),
             Arc::new(TracingSink),
         ));
-        let builtin = Arc::new(BuiltinIp::new(ArpConfig::default()));
-        let agent = Dispatch::new(scripts)
-            .with_builtin("IPaddr", builtin.clone())
-            .with_builtin("IPaddr2", builtin);
+        let mut agent = Dispatch::new(scripts);
+        // `builtin_ipaddr off`: IPaddr/IPaddr2 stay with the script agent,
+        // which finds them in resource.d like any other resource.
+        if cfg.hacf.builtin_ipaddr.value {
+            let builtin = Arc::new(BuiltinIp::new(ArpConfig::default()));
+            agent = agent
+                .with_builtin("IPaddr", builtin.clone())
+                .with_builtin("IPaddr2", builtin);
+        }
         let policy = GroupPolicy {
             timeouts: Timeouts::default(),
             stop_retry: StopRetry::default(),
