@@ -45,9 +45,12 @@
 //! group stays on its **home node**; if haresources names neither node of
 //! the pair as home, the node whose name sorts lower keeps it. The other
 //! node stops it ([`Why::SplitBrainResolved`]). The rule depends only on
-//! configuration, so both nodes reach the same verdict without further
-//! messages; the same rule resolves the brief double claim that stale
-//! state can cause outside a partition.
+//! configuration, so both nodes reach the same verdict; the same rule
+//! resolves the brief double claim that stale state can cause outside a
+//! partition. A node that finds a conflict announces its state once: when
+//! only one side declared the other dead (the other hung, or was cut one
+//! way), only that side forgot the peer's holdings, and the keeper's state
+//! did not change, so without that announce it would never learn them.
 //!
 //! # Messages
 //!
@@ -614,6 +617,12 @@ impl Cluster {
             if !self.conflicts.contains(i) {
                 self.conflicts.insert(i);
                 self.log(now, Why::SplitBrainResolved { group: i, we_keep });
+                // The peer may have forgotten what we hold (it declared us
+                // dead while we never saw it go: a hung daemon, a one-way
+                // cut). Keeping the group changes nothing in our state, so
+                // nothing else would tell it: announce, so it applies the
+                // same rule and stops its copy.
+                self.outbox.announce();
             }
             if !we_keep {
                 self.begin_stop(i);
