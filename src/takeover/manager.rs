@@ -6,11 +6,14 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::cluster::{Action as ClusterAction, Cluster, PeerEvent, RscStatus};
+use crate::cluster::{Action as ClusterAction, Cluster, PeerEvent, RscStatus, Why};
 use crate::config::{Config, ResourceGroup};
 use crate::detector::{Event, PeerStatus};
 use crate::engine::outbox::{OutboxRecord, Outgoing};
-use crate::resources::{GroupExecutor, GroupOp, GroupOutcome, GroupReport, SubmitError};
+use crate::resources::{
+    Action as ResourceAction, Agent, GroupExecutor, GroupOp, GroupOutcome, GroupReport, Outcome,
+    SubmitError,
+};
 use crate::ring::Writer;
 use crate::time::Nanos;
 use crate::wire::{HoldState, NodeStatus};
@@ -25,7 +28,13 @@ pub struct Manager {
     /// next report.
     deferred: VecDeque<(GroupOp, usize)>,
     announced: Option<(NodeStatus, HoldState)>,
+    /// The built-in IPaddr, to announce a kept group's addresses again
+    /// after a split brain (see [`Manager::with_ip_reannounce`]).
+    ip_reannounce: Option<Arc<dyn Agent>>,
 }
+
+/// Bound on one re-announcement (a netlink round trip and the first ARP).
+const REANNOUNCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Manager {
     pub fn new(
@@ -42,6 +51,33 @@ impl Manager {
             outbox,
             deferred: VecDeque::new(),
             announced: None,
+            ip_reannounce: None,
+        }
+    }
+
+    /// When a split brain resolves in our favour, the peer's gratuitous
+    /// ARPs still point the segment at its MAC and its stop tells nobody:
+    /// `agent` (the built-in IPaddr, whose start is idempotent and always
+    /// announces) announces the kept group's addresses again.
+    pub fn with_ip_reannounce(mut self, agent: Arc<dyn Agent>) -> Self {
+        self.ip_reannounce = Some(agent);
+        self
+    }
+
+    fn reannounce(&self, group: usize) {
+        let (Some(agent), Some(g)) = (&self.ip_reannounce, self.groups.get(group)) else {
+            return;
+        };
+        for r in g.resources.iter().filter(|r| r.ip.is_some()) {
+            match agent.run(r, ResourceAction::Start, REANNOUNCE_TIMEOUT) {
+                Outcome::Done => tracing::info!(
+                    target: "twinbeat::cluster",
+                    "group {group}: {r} announced again, the peer held it during the split brain"
+                ),
+                other => {
+                    tracing::error!("group {group}: {r} could not be announced again: {other:?}")
+                }
+            }
         }
     }
 
@@ -200,6 +236,13 @@ impl Manager {
         }
         for d in self.cluster.take_decisions() {
             tracing::info!(target: "twinbeat::cluster", "{}", d.what);
+            if let Why::SplitBrainResolved {
+                group,
+                we_keep: true,
+            } = d.what
+            {
+                self.reannounce(group);
+            }
         }
         self.announce();
     }

@@ -206,21 +206,29 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
             ScriptEnv::from_config(&cfg),
             Arc::new(TracingSink),
         ));
-        let mut agent = Dispatch::new(scripts);
         // `builtin_ipaddr off`: IPaddr/IPaddr2 stay with the script agent,
         // which finds them in resource.d like any other resource.
-        if cfg.hacf.builtin_ipaddr.value {
-            let builtin = Arc::new(BuiltinIp::new(ArpConfig::default()));
+        let builtin = cfg
+            .hacf
+            .builtin_ipaddr
+            .value
+            .then(|| Arc::new(BuiltinIp::new(ArpConfig::default())));
+        let mut agent = Dispatch::new(scripts);
+        if let Some(b) = &builtin {
             agent = agent
-                .with_builtin("IPaddr", builtin.clone())
-                .with_builtin("IPaddr2", builtin);
+                .with_builtin("IPaddr", b.clone())
+                .with_builtin("IPaddr2", b.clone());
         }
         let policy = GroupPolicy {
             timeouts: Timeouts::default(),
             stop_retry: StopRetry::default(),
         };
         let outbox = crate::engine::outbox::attach_producer(&opts.run_dir)?;
-        Some(Manager::new(&cfg, cluster, Arc::new(agent), policy, outbox))
+        let manager = Manager::new(&cfg, cluster, Arc::new(agent), policy, outbox);
+        Some(match builtin {
+            Some(b) => manager.with_ip_reannounce(b),
+            None => manager,
+        })
     } else {
         tracing::info!("no peer or no resource groups: the takeover process only logs events");
         None
