@@ -21,6 +21,9 @@
 //! - `beat_core N`: the core the beat thread is pinned to (default: last).
 //! - `realtime_priority N`: SCHED_FIFO priority of the beat thread, 1..99
 //!   (default 50). Heartbeat's `rtprio N` sets the same value.
+//! - The takeover process's tunables (`resource_timeout`, `stop_retries`,
+//!   `stop_retry_interval`, `arp_count`, `arp_interval`, `fence_command`,
+//!   `fence_timeout`): see [`super::knobs`].
 //!
 //! Every value is checked for an unfilled template placeholder
 //! (`{{ ... }}`, `${...}`, `<...>`, `%...%`); node and interface names
@@ -212,6 +215,8 @@ pub struct HaCf {
     /// `None` = the last core.
     pub beat_core: Option<Setting<usize>>,
     pub realtime_priority: Setting<u8>,
+    /// Resource action timeouts, stop retries, ARP, fencing.
+    pub takeover: super::knobs::TakeoverKnobs,
 }
 
 impl HaCf {
@@ -274,6 +279,7 @@ impl Default for HaCf {
             cluster: None,
             beat_core: None,
             realtime_priority: Setting::default_value(DEFAULT_REALTIME_PRIORITY),
+            takeover: super::knobs::TakeoverKnobs::default(),
         }
     }
 }
@@ -286,11 +292,11 @@ const IGNORED: &[(&str, &str)] = &[
     ),
     (
         "stonith",
-        "twinbeat has no STONITH support; a dead peer's groups are taken over without fencing",
+        "twinbeat runs no STONITH plugins; a dead peer's groups are taken over without fencing (`fence_command` runs a command when a local stop fails)",
     ),
     (
         "stonith_host",
-        "twinbeat has no STONITH support; a dead peer's groups are taken over without fencing",
+        "twinbeat runs no STONITH plugins; a dead peer's groups are taken over without fencing (`fence_command` runs a command when a local stop fails)",
     ),
     ("failfast", "twinbeat does not run failfast children"),
     (
@@ -511,6 +517,14 @@ impl Parser<'_> {
         }
         if WHOLE_LINE.contains(&directive) {
             self.whole_line(line_no, directive, rest);
+            return;
+        }
+        if super::knobs::DIRECTIVES.contains(&directive) {
+            match self.cfg.takeover.set(directive, rest, line_no) {
+                Ok(Some(warning)) => self.warning(line_no, warning),
+                Ok(None) => {}
+                Err(error) => self.error(line_no, error),
+            }
             return;
         }
         if matches!(
@@ -1405,5 +1419,7 @@ fn is_known(directive: &str) -> bool {
         "realtime_priority",
         "rtprio",
     ];
-    ACTED_ON.contains(&directive) || IGNORED.iter().any(|(name, _)| *name == directive)
+    ACTED_ON.contains(&directive)
+        || super::knobs::DIRECTIVES.contains(&directive)
+        || IGNORED.iter().any(|(name, _)| *name == directive)
 }

@@ -20,10 +20,7 @@ pub use manager::Manager;
 
 use crate::cluster::config::DEFAULT_RETRANSMIT;
 use crate::cluster::{Cluster, ClusterConfig};
-use crate::ipaddr::ArpConfig;
-use crate::resources::{
-    Dispatch, GroupPolicy, ScriptAgent, ScriptEnv, ScriptSearch, StopRetry, Timeouts, TracingSink,
-};
+use crate::resources::{Dispatch, GroupPolicy, ScriptAgent, ScriptEnv, ScriptSearch, TracingSink};
 
 use crate::config;
 use crate::detector::Event;
@@ -206,13 +203,14 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
             ScriptEnv::from_config(&cfg),
             Arc::new(TracingSink),
         ));
-        let builtin = Arc::new(BuiltinIp::new(ArpConfig::default()));
+        let knobs = &cfg.hacf.takeover;
+        let builtin = Arc::new(BuiltinIp::new(knobs.arp()));
         let agent = Dispatch::new(scripts)
             .with_builtin("IPaddr", builtin.clone())
             .with_builtin("IPaddr2", builtin);
         let policy = GroupPolicy {
-            timeouts: Timeouts::default(),
-            stop_retry: StopRetry::default(),
+            timeouts: knobs.timeouts(),
+            stop_retry: knobs.stop_retry(),
         };
         let outbox = crate::engine::outbox::attach_producer(&opts.run_dir)?;
         Some(Manager::new(&cfg, cluster, Arc::new(agent), policy, outbox))
