@@ -102,6 +102,51 @@ enum Command {
         )]
         args: Vec<String>,
     },
+    /// Heartbeat's hb_standby: give resource groups to the peer.
+    ///
+    /// `all` (the default) gives every group this node holds; `local` the
+    /// groups whose home (first word of the haresources line) is this node;
+    /// `foreign` the groups whose home is the peer. The node then declines
+    /// those groups while the peer can run them. Answers once the peer
+    /// acknowledged the offer ("acknowledged by both nodes"); exits 1 when
+    /// the request is refused (e.g. the peer is not up, or auto_failback is
+    /// legacy) or the peer, the takeover process or the daemon did not
+    /// answer in time (the error names which).
+    Standby {
+        /// all, local or foreign.
+        #[arg(value_enum, default_value = "all")]
+        scope: CliScope,
+        /// The daemon's run dir (where its control socket lives).
+        #[arg(long, value_name = "D", default_value = "/run/twinbeat")]
+        run_dir: PathBuf,
+    },
+    /// Heartbeat's hb_takeover: take resource groups from the peer.
+    ///
+    /// `all` (the default) asks for every group; `local` for the groups
+    /// whose home is this node; `foreign` for the groups whose home is the
+    /// peer. The peer stops them and this node starts them; groups nobody
+    /// holds are started at once. Answers once the peer acknowledged the
+    /// request; exits 1 on refusal or when nothing answered in time.
+    Takeover {
+        /// all, local or foreign.
+        #[arg(value_enum, default_value = "all")]
+        scope: CliScope,
+        /// The daemon's run dir (where its control socket lives).
+        #[arg(long, value_name = "D", default_value = "/run/twinbeat")]
+        run_dir: PathBuf,
+    },
+    /// Clear this node's unclean mark.
+    ///
+    /// A resource that would not stop leaves the node unclean: it claims no
+    /// group (and the peer does not start the group while this node may
+    /// still run it) until an operator has made sure the resource is gone
+    /// and runs this command. Failed starts are forgotten too.
+    #[command(name = "clear-unclean")]
+    ClearUnclean {
+        /// The daemon's run dir (where its control socket lives).
+        #[arg(long, value_name = "D", default_value = "/run/twinbeat")]
+        run_dir: PathBuf,
+    },
     /// The takeover process. Started and supervised by `twinbeat run`, which
     /// hands it the event ring; not meant to be run by hand.
     #[command(hide = true)]
@@ -121,6 +166,24 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         workdir: Option<PathBuf>,
     },
+}
+
+/// Which groups a standby / takeover is about.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum CliScope {
+    All,
+    Local,
+    Foreign,
+}
+
+impl From<CliScope> for twinbeat::control::Scope {
+    fn from(s: CliScope) -> Self {
+        match s {
+            CliScope::All => Self::All,
+            CliScope::Local => Self::Local,
+            CliScope::Foreign => Self::Foreign,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -199,6 +262,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprint!("{}", out.stderr);
             Ok(ExitCode::from(u8::try_from(out.exit).unwrap_or(13)))
         }
+        Command::Standby { scope, run_dir } => operator(
+            &run_dir,
+            &twinbeat::control::Request::Standby {
+                scope: scope.into(),
+            },
+        ),
+        Command::Takeover { scope, run_dir } => operator(
+            &run_dir,
+            &twinbeat::control::Request::Takeover {
+                scope: scope.into(),
+            },
+        ),
+        Command::ClearUnclean { run_dir } => {
+            operator(&run_dir, &twinbeat::control::Request::ClearUnclean)
+        }
         Command::Agent { dir, node, run_dir } => {
             let node = node_or_host(node)?;
             twinbeat::takeover::run_agent(&twinbeat::takeover::AgentOptions {
@@ -210,6 +288,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo { workdir } => demo(workdir),
     }
+}
+
+/// Sends an operator request; prints what was done, or the error (exit 1).
+fn operator(
+    run_dir: &std::path::Path,
+    request: &twinbeat::control::Request,
+) -> anyhow::Result<ExitCode> {
+    let text = twinbeat::control::operator_command(run_dir, request)
+        .with_context(|| format!("{} not done", request.name()))?;
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn node_or_host(node: Option<String>) -> anyhow::Result<String> {

@@ -32,7 +32,9 @@ impl Running {
         let canned = snapshot();
         let handler = move |request: Request| match request {
             Request::Status => Response::Status(canned.clone()),
-            Request::Standby { .. } | Request::Takeover { .. } => Response::Unsupported,
+            Request::Standby { .. } | Request::Takeover { .. } | Request::ClearUnclean => {
+                Response::Unsupported
+            }
         };
         let flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || server.serve(handler, flag));

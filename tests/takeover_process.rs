@@ -59,10 +59,22 @@ fn the_takeover_process_inherits_neither_the_serial_line_nor_sockets() {
         .filter_map(|e| std::fs::read_link(e.path()).ok())
         .map(|t| t.display().to_string())
         .collect();
+    // Its own operator socket (RUN_DIR/agent.sock) is the one socket it
+    // may hold: it made it, it did not inherit it.
+    let own = pair.run_dir(0).join("agent.sock").display().to_string();
+    let own_inodes: Vec<String> = std::fs::read_to_string("/proc/net/unix")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.ends_with(&own))
+        .filter_map(|l| l.split_whitespace().nth(6).map(|i| format!("socket:[{i}]")))
+        .collect();
     assert!(
-        !held
-            .iter()
-            .any(|t| *t == tty.display().to_string() || t.starts_with("socket:")),
-        "the takeover process holds {held:?}"
+        !own_inodes.is_empty(),
+        "agent.sock is listed in /proc/net/unix"
+    );
+    assert!(
+        !held.iter().any(|t| *t == tty.display().to_string()
+            || (t.starts_with("socket:") && !own_inodes.contains(t))),
+        "the takeover process holds {held:?} (its own agent.sock: {own_inodes:?})"
     );
 }

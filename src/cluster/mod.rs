@@ -58,6 +58,21 @@
 //! in flight, resent every `retransmit` until acked ([`outbox`]); the peer
 //! processes each id once. Messages from another haresources (hash
 //! mismatch) are acknowledged but never acted on, and reported once.
+//!
+//! # A restarted takeover process
+//!
+//! The takeover process can die and be restarted by its daemon while the
+//! daemon (and so the incarnation the peer knows) lives on. The new process
+//! builds a [`Cluster`] with [`Cluster::with_agent_epoch`] (a later epoch
+//! in its message ids, so the peer does not drop its messages as
+//! duplicates) and reports what the resources' `status` found with
+//! [`Cluster::adopt`] before anything else. The peer, seeing a later epoch
+//! from the same incarnation, re-announces its state
+//! ([`Why::PeerAgentRestarted`]), which ends the new process's startup
+//! wait. A group found *partly* running (some resources run, some do not)
+//! is adopted as starting and started again: a group start skips resources
+//! whose status says they run, so the rest is started and nothing twice.
+//! Stopping it instead would move a service that was meant to run here.
 
 pub mod config;
 pub mod mask;
@@ -128,6 +143,8 @@ struct PeerTrack {
     /// Its keepalives announce Leaving.
     leaving_status: bool,
     incarnation: Option<u32>,
+    /// The epoch of its takeover process's ids (see [`outbox`]).
+    session: Option<u8>,
     last_id: u32,
     /// Its last state; `None` until a message arrives, and again after it
     /// was declared dead (what it held then is unknown).
@@ -184,6 +201,7 @@ impl Cluster {
                 generation: None,
                 leaving_status: false,
                 incarnation: None,
+                session: None,
                 last_id: 0,
                 state: None,
                 mismatch_reported: false,
@@ -196,7 +214,50 @@ impl Cluster {
         })
     }
 
+    /// Marks this run's messages with the takeover process's `epoch` (its
+    /// start count within one daemon run, as the supervisor hands it over):
+    /// a restarted process must use a later epoch than the one before, or
+    /// the peer drops its messages as duplicates. Call before any input.
+    pub fn with_agent_epoch(mut self, epoch: u8) -> Cluster {
+        self.outbox.set_epoch(epoch);
+        self
+    }
+
     // ----- inputs -------------------------------------------------------
+
+    /// A restarted takeover process found, by each group's `status`, the
+    /// groups of `running` fully running here and those of `partial` partly
+    /// running. Call once, before any other input: `running` groups are
+    /// held as running (nothing is started again); `partial` ones are held
+    /// as starting and a [`Action::StartGroup`] asks to complete them (the
+    /// group start skips what runs). Groups not stopped here are ignored.
+    pub fn adopt(&mut self, now: Nanos, running: GroupMask, partial: GroupMask) {
+        let all = self.cfg.all();
+        for i in running.and(all).iter() {
+            if self.local.get(i) == Some(&Local::Stopped) {
+                self.set(i, Local::Running);
+                self.log(now, Why::Adopted { group: i });
+            }
+        }
+        for i in partial.without(running).and(all).iter() {
+            if self.local.get(i) == Some(&Local::Stopped) {
+                self.set(i, Local::Starting { then_stop: false });
+                self.actions.push_back(Action::StartGroup(i));
+                self.log(now, Why::AdoptedPartial { group: i });
+            }
+        }
+        self.reconcile(now);
+    }
+
+    /// Marks the node unclean without a stop having failed in this run: a
+    /// restarted takeover process learns it from its predecessor's record.
+    pub fn mark_unclean(&mut self, now: Nanos) {
+        if !self.unclean {
+            self.unclean = true;
+            self.log(now, Why::UncleanRestored);
+            self.reconcile(now);
+        }
+    }
 
     pub fn peer_event(&mut self, now: Nanos, event: PeerEvent) {
         match event {
@@ -298,9 +359,22 @@ impl Cluster {
             self.peer.life = Life::Alive; // a message proves it
         }
         self.send_ack(&msg);
-        if msg.id <= self.peer.last_id {
-            return; // duplicate: acked again, not applied again
+        let epoch = outbox::epoch_of(msg.id);
+        match self.peer.session {
+            Some(s) if s == epoch && msg.id <= self.peer.last_id => {
+                return; // duplicate: acked again, not applied again
+            }
+            Some(s) if s == epoch => {}
+            Some(s) if outbox::epoch_later(epoch, s) => {
+                // Its takeover process restarted and knows nothing of what
+                // we told the one before: tell it our state.
+                self.outbox.announce();
+                self.log(now, Why::PeerAgentRestarted { epoch });
+            }
+            Some(_) => return, // from its previous takeover process, late
+            None => {}
         }
+        self.peer.session = Some(epoch);
         self.peer.last_id = msg.id;
         let first_state = self.peer.state.is_none();
         let all = self.cfg.all();
@@ -539,6 +613,12 @@ impl Cluster {
 
     pub fn is_unclean(&self) -> bool {
         self.unclean
+    }
+
+    /// The detector says the peer is alive (and it has not left): an
+    /// operator's request to it will be sent and acknowledged.
+    pub fn peer_alive(&self) -> bool {
+        self.peer.life == Life::Alive
     }
 
     /// What we tell the peer about ourselves.
@@ -842,6 +922,7 @@ impl Cluster {
     fn forget_peer_session(&mut self) {
         self.outbox.drop_all();
         self.peer.incarnation = None;
+        self.peer.session = None;
         self.peer.last_id = 0;
         self.peer.state = None;
         self.peer.leaving_status = false;

@@ -5,12 +5,36 @@
 //! strictly increasing; it processes an id once and acks duplicates again.
 //! A pending state change is sent as an Announce only when nothing else is
 //! queued: every message carries the full state anyway.
+//!
+//! An id is `epoch << 24 | counter`. The epoch is the takeover process's
+//! start count (its supervisor hands it over): a restarted takeover process
+//! keeps the daemon's incarnation but starts its ids again, and the later
+//! epoch tells the peer this is a new sender, not a duplicate. The counter
+//! has 24 bits: a takeover process that sent 16 million messages (one per
+//! state change or operator request) would see its ids wrap and later ones
+//! taken as duplicates until its next restart; no realistic run gets there.
 
 use std::collections::VecDeque;
 
 use super::mask::GroupMask;
 use super::message::{Kind, Message, NodeState};
 use crate::time::Nanos;
+
+/// A message id is `epoch << 24 | counter`.
+pub(crate) const ID_COUNTER_BITS: u32 = 24;
+pub(crate) const ID_COUNTER_MASK: u32 = (1 << ID_COUNTER_BITS) - 1;
+
+/// The agent epoch of a message id.
+pub(crate) fn epoch_of(id: u32) -> u8 {
+    (id >> ID_COUNTER_BITS) as u8
+}
+
+/// Serial-number order on epochs (RFC 1982 on 8 bits): `a` is later than
+/// `b` when it is less than half the space ahead, so the epoch may wrap.
+pub(crate) fn epoch_later(a: u8, b: u8) -> bool {
+    let ahead = a.wrapping_sub(b);
+    ahead != 0 && ahead < 128
+}
 
 #[derive(Debug)]
 pub(crate) struct Outbox {
@@ -36,6 +60,12 @@ impl Outbox {
             announce_pending: false,
             next_id: 1,
         }
+    }
+
+    /// Ids of this takeover process's messages carry `epoch` in their top
+    /// byte (see [`super::Cluster::with_agent_epoch`]).
+    pub fn set_epoch(&mut self, epoch: u8) {
+        self.next_id = (u32::from(epoch) << ID_COUNTER_BITS) | 1;
     }
 
     pub fn push(&mut self, kind: Kind, groups: GroupMask) {
@@ -98,7 +128,10 @@ impl Outbox {
             state: stamp.state,
             groups,
         };
-        self.next_id = self.next_id.wrapping_add(1).max(1);
+        // The counter wraps inside its low bits: the epoch byte stays.
+        let epoch = self.next_id & !ID_COUNTER_MASK;
+        let counter = (self.next_id.wrapping_add(1) & ID_COUNTER_MASK).max(1);
+        self.next_id = epoch | counter;
         self.in_flight = Some((m, now.saturating_add(retransmit)));
         Some(m)
     }

@@ -148,6 +148,20 @@ pub enum Why {
         group: usize,
     },
     UncleanCleared,
+    /// A restarted takeover process was told the node is unclean.
+    UncleanRestored,
+    /// A restarted takeover process found the group running.
+    Adopted {
+        group: usize,
+    },
+    /// ... found it partly running: its start is completed.
+    AdoptedPartial {
+        group: usize,
+    },
+    /// The peer's takeover process restarted (a later message epoch).
+    PeerAgentRestarted {
+        epoch: u8,
+    },
     Standby {
         groups: u64,
     },
@@ -259,6 +273,22 @@ impl fmt::Display for Why {
                 "group {group}: stop failed and it still runs: node unclean, claiming nothing until an operator clears it"
             ),
             Why::UncleanCleared => write!(f, "operator cleared the unclean mark"),
+            Why::UncleanRestored => write!(
+                f,
+                "node unclean (a stop failed before this takeover process started): claiming nothing until an operator clears it"
+            ),
+            Why::Adopted { group } => write!(
+                f,
+                "group {group}: found running by its status checks, adopted (nothing started again)"
+            ),
+            Why::AdoptedPartial { group } => write!(
+                f,
+                "group {group}: found partly running, completing its start (what runs is not started again)"
+            ),
+            Why::PeerAgentRestarted { epoch } => write!(
+                f,
+                "peer's takeover process restarted (epoch {epoch}): announcing our state to it"
+            ),
             Why::Standby { groups } => {
                 write!(f, "standby: offering groups {groups:#x} to the peer")
             }

@@ -144,6 +144,10 @@ fn render_into(config: &Config, out: &mut String) -> std::fmt::Result {
     }
 
     writeln!(out)?;
+    writeln!(out, "# takeover process")?;
+    h.takeover.render(out, DEFAULT_MARK)?;
+
+    writeln!(out)?;
     writeln!(out, "# links (LinkId: medium)")?;
     for (id, link) in h.links.iter().enumerate() {
         let line = link.line;

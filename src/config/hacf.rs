@@ -25,6 +25,9 @@
 //!   in haresources use the built-in netlink implementation; `off` runs the
 //!   scripts found in resource.d like any other resource (e.g. Debian's
 //!   Heartbeat scripts, to compare or when their extra options are needed).
+//! - The takeover process's tunables (`resource_timeout`, `stop_retries`,
+//!   `stop_retry_interval`, `arp_count`, `arp_interval`, `fence_command`,
+//!   `fence_timeout`): see [`super::knobs`].
 //!
 //! Every value is checked for an unfilled template placeholder
 //! (`{{ ... }}`, `${...}`, `<...>`, `%...%`); node and interface names
@@ -219,6 +222,8 @@ pub struct HaCf {
     /// `IPaddr`/`IPaddr2` handled in-process (netlink) rather than by the
     /// resource.d scripts.
     pub builtin_ipaddr: Setting<bool>,
+    /// Resource action timeouts, stop retries, ARP, fencing.
+    pub takeover: super::knobs::TakeoverKnobs,
 }
 
 impl HaCf {
@@ -282,6 +287,7 @@ impl Default for HaCf {
             beat_core: None,
             realtime_priority: Setting::default_value(DEFAULT_REALTIME_PRIORITY),
             builtin_ipaddr: Setting::default_value(true),
+            takeover: super::knobs::TakeoverKnobs::default(),
         }
     }
 }
@@ -294,11 +300,11 @@ const IGNORED: &[(&str, &str)] = &[
     ),
     (
         "stonith",
-        "twinbeat has no STONITH support; a dead peer's groups are taken over without fencing",
+        "twinbeat runs no STONITH plugins; a dead peer's groups are taken over without fencing (`fence_command` runs a command when a local stop fails)",
     ),
     (
         "stonith_host",
-        "twinbeat has no STONITH support; a dead peer's groups are taken over without fencing",
+        "twinbeat runs no STONITH plugins; a dead peer's groups are taken over without fencing (`fence_command` runs a command when a local stop fails)",
     ),
     ("failfast", "twinbeat does not run failfast children"),
     (
@@ -519,6 +525,14 @@ impl Parser<'_> {
         }
         if WHOLE_LINE.contains(&directive) {
             self.whole_line(line_no, directive, rest);
+            return;
+        }
+        if super::knobs::DIRECTIVES.contains(&directive) {
+            match self.cfg.takeover.set(directive, rest, line_no) {
+                Ok(Some(warning)) => self.warning(line_no, warning),
+                Ok(None) => {}
+                Err(error) => self.error(line_no, error),
+            }
             return;
         }
         if matches!(
@@ -1421,5 +1435,7 @@ fn is_known(directive: &str) -> bool {
         "rtprio",
         "builtin_ipaddr",
     ];
-    ACTED_ON.contains(&directive) || IGNORED.iter().any(|(name, _)| *name == directive)
+    ACTED_ON.contains(&directive)
+        || super::knobs::DIRECTIVES.contains(&directive)
+        || IGNORED.iter().any(|(name, _)| *name == directive)
 }

@@ -7,6 +7,7 @@
 //! - [`hacf`]: ha.cf — timings, nodes, links, ping nodes, flags.
 //! - [`authkeys`]: the signing keys.
 //! - [`haresources`]: the resource groups.
+//! - [`knobs`]: twinbeat's ha.cf extensions for the takeover process.
 //! - [`effective`]: the effective configuration rendered for a person.
 //!
 //! [`load_dir`] reads a directory such as /etc/ha.d as one node would run
@@ -18,6 +19,7 @@ pub mod duration;
 pub mod effective;
 pub mod hacf;
 pub mod haresources;
+pub mod knobs;
 mod source;
 
 use std::path::{Path, PathBuf};

@@ -43,6 +43,19 @@ impl Client {
         })
     }
 
+    /// Connects to another socket of the run dir (the daemon uses this to
+    /// reach its takeover process at `RUN_DIR/agent.sock`).
+    pub fn connect_named(run_dir: &Path, name: &str) -> Result<Client, ControlError> {
+        let socket_path = run_dir.join(name);
+        let stream = open(run_dir, &socket_path)?;
+        Ok(Client {
+            run_dir: run_dir.to_path_buf(),
+            socket_path,
+            fresh: Some(stream),
+            timeout: DEFAULT_CLIENT_TIMEOUT,
+        })
+    }
+
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -54,7 +67,25 @@ impl Client {
             Some(stream) => stream,
             None => open(&self.run_dir, &self.socket_path)?,
         };
-        exchange(stream, request, self.timeout, &self.run_dir)
+        exchange_at(stream, request, self.timeout, &self.socket_path)
+    }
+
+    /// Sends an operator request (standby, takeover, clear-unclean): the
+    /// text of what was done, or why not.
+    pub fn operator(&mut self, request: &Request) -> Result<String, ControlError> {
+        match self.request(request)? {
+            Response::Done { message } => Ok(message),
+            Response::Error { message } => Err(ControlError::Daemon { message }),
+            Response::Unsupported => Err(ControlError::Unsupported),
+            Response::Ok => Err(ControlError::UnexpectedResponse {
+                asked: request.name(),
+                got: "ok",
+            }),
+            Response::Status(_) => Err(ControlError::UnexpectedResponse {
+                asked: request.name(),
+                got: "status",
+            }),
+        }
     }
 
     /// Asks for the daemon's snapshot.
@@ -66,6 +97,10 @@ impl Client {
             Response::Ok => Err(ControlError::UnexpectedResponse {
                 asked: "status",
                 got: "ok",
+            }),
+            Response::Done { .. } => Err(ControlError::UnexpectedResponse {
+                asked: "status",
+                got: "done",
             }),
         }
     }
@@ -88,13 +123,23 @@ fn open(run_dir: &Path, socket_path: &Path) -> Result<UnixStream, ControlError> 
 
 /// One request and its response on `stream`, all within `timeout`.
 pub(crate) fn exchange(
-    mut stream: UnixStream,
+    stream: UnixStream,
     request: &Request,
     timeout: Duration,
     run_dir: &Path,
 ) -> Result<Response, ControlError> {
+    exchange_at(stream, request, timeout, &super::socket_path(run_dir))
+}
+
+/// As [`exchange`], naming `socket_path` in errors.
+fn exchange_at(
+    mut stream: UnixStream,
+    request: &Request,
+    timeout: Duration,
+    socket_path: &Path,
+) -> Result<Response, ControlError> {
     let deadline = Instant::now() + timeout;
-    let socket_path = super::socket_path(run_dir);
+    let socket_path = socket_path.to_path_buf();
     let fail = |err: LineIoError, doing: &'static str, io_what: &'static str| match err {
         LineIoError::Timeout | LineIoError::Stopped => ControlError::Timeout {
             what: doing,

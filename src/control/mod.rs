@@ -8,6 +8,13 @@
 //! - [`client`]: [`Client`], a request with a timeout.
 //! - [`render`]: the human view of a [`Snapshot`](crate::engine::status::Snapshot).
 //! - [`cl_status`]: Heartbeat's `cl_status`, output and exit codes.
+//! - [`operator_command`]: `twinbeat standby|takeover|clear-unclean`.
+//!
+//! An operator request travels CLI → daemon control socket → the daemon's
+//! control thread → the takeover process's `agent.sock` → its main loop,
+//! which asks the cluster and waits for the peer's acknowledgement. Each
+//! hop waits a little longer than the one after it, so the innermost one
+//! that did not answer is the one named in the error.
 
 pub mod cl_status;
 pub mod client;
@@ -21,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use client::Client;
-pub use protocol::{Request, Response, SOCKET_NAME, Scope};
+pub use protocol::{AGENT_SOCKET_NAME, Request, Response, SOCKET_NAME, Scope};
 pub use server::{ControlHandler, ControlServer};
 
 use protocol::ProtocolError;
@@ -64,6 +71,23 @@ pub enum ControlError {
         asked: &'static str,
         got: &'static str,
     },
+}
+
+/// How long the takeover process waits for the peer to acknowledge an
+/// operator's Offer (standby) or Request (takeover).
+pub const OPERATOR_PEER_WAIT: Duration = Duration::from_secs(3);
+/// How long the daemon waits for its takeover process to answer.
+pub const OPERATOR_AGENT_WAIT: Duration = Duration::from_secs(4);
+/// How long the CLI waits for the daemon.
+pub const OPERATOR_CLIENT_WAIT: Duration = Duration::from_secs(5);
+
+/// `twinbeat standby|takeover|clear-unclean`: sends `request` to the daemon
+/// of `run_dir` and returns what was done (an error when it was refused or
+/// nobody answered in time).
+pub fn operator_command(run_dir: &Path, request: &Request) -> Result<String, ControlError> {
+    Client::connect(run_dir)?
+        .with_timeout(OPERATOR_CLIENT_WAIT)
+        .operator(request)
 }
 
 /// Where the control socket of the daemon using `run_dir` lives.

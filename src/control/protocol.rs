@@ -12,8 +12,14 @@
 //! → {"v":1,"cmd":"status"}
 //! ← {"v":1,"reply":"status","snapshot":{...}}
 //! → {"v":1,"cmd":"standby","scope":"foreign"}
-//! ← {"v":1,"reply":"unsupported"}
+//! ← {"v":1,"reply":"done","message":"standby: ... acknowledged by both nodes"}
+//! → {"v":1,"cmd":"clear_unclean"}
+//! ← {"v":1,"reply":"error","message":"..."}
 //! ```
+//!
+//! The daemon forwards the operator requests (standby, takeover,
+//! clear_unclean) with the same framing to its takeover process, which
+//! serves them on `RUN_DIR/`[`AGENT_SOCKET_NAME`].
 //!
 //! Pure: encoding, decoding and the bounded line buffer do no I/O.
 
@@ -23,6 +29,10 @@ use crate::engine::status::Snapshot;
 
 /// File name of the control socket inside the run dir.
 pub const SOCKET_NAME: &str = "twinbeat.sock";
+
+/// The takeover process's socket inside the run dir (mode 0600): the
+/// daemon's control thread forwards operator requests to it.
+pub const AGENT_SOCKET_NAME: &str = "agent.sock";
 
 /// Version every message carries; a peer speaking another one is refused.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -56,6 +66,21 @@ pub enum Request {
     Standby { scope: Scope },
     /// Ask the peer for its resource groups (`hb_takeover`).
     Takeover { scope: Scope },
+    /// The operator says the resources that failed to stop are gone: the
+    /// node may claim groups again.
+    ClearUnclean,
+}
+
+impl Request {
+    /// The command's name, as the operator types it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Status => "status",
+            Request::Standby { .. } => "standby",
+            Request::Takeover { .. } => "takeover",
+            Request::ClearUnclean => "clear-unclean",
+        }
+    }
 }
 
 /// What the daemon answers.
@@ -66,6 +91,10 @@ pub enum Request {
 pub enum Response {
     Status(Snapshot),
     Ok,
+    /// An operator request was carried out; `message` says what happened.
+    Done {
+        message: String,
+    },
     Error {
         message: String,
     },
@@ -96,6 +125,7 @@ pub enum ProtocolError {
 enum WireResponse {
     Status { snapshot: Snapshot },
     Ok,
+    Done { message: String },
     Error { message: String },
     Unsupported,
 }
@@ -117,6 +147,9 @@ pub fn encode_response(response: &Response) -> Result<Vec<u8>, ProtocolError> {
             snapshot: snapshot.clone(),
         },
         Response::Ok => WireResponse::Ok,
+        Response::Done { message } => WireResponse::Done {
+            message: message.clone(),
+        },
         Response::Error { message } => WireResponse::Error {
             message: message.clone(),
         },
@@ -130,6 +163,7 @@ pub fn decode_response(line: &[u8]) -> Result<Response, ProtocolError> {
     Ok(match decode_versioned::<WireResponse>(line)? {
         WireResponse::Status { snapshot } => Response::Status(snapshot),
         WireResponse::Ok => Response::Ok,
+        WireResponse::Done { message } => Response::Done { message },
         WireResponse::Error { message } => Response::Error { message },
         WireResponse::Unsupported => Response::Unsupported,
     })
@@ -238,6 +272,7 @@ mod tests {
                 scope: Scope::Foreign,
             },
             Request::Takeover { scope: Scope::All },
+            Request::ClearUnclean,
         ] {
             let line = encode_request(&request).unwrap();
             let back = decode_request(line.strip_suffix(b"\n").unwrap()).unwrap();
@@ -285,6 +320,9 @@ mod tests {
         for response in [
             Response::Ok,
             Response::Unsupported,
+            Response::Done {
+                message: "standby: acknowledged by both nodes".into(),
+            },
             Response::Error {
                 message: "no such group".into(),
             },

@@ -59,12 +59,18 @@ impl ControlServer {
     /// with mode 0700 if missing. Refuses when a live daemon answers on the
     /// socket; removes a stale socket nobody listens on.
     pub fn bind(run_dir: &Path) -> Result<Self, ControlError> {
+        Self::bind_named(run_dir, super::SOCKET_NAME)
+    }
+
+    /// As [`ControlServer::bind`], for the socket `name` in the run dir
+    /// (the takeover process serves `agent.sock`).
+    pub fn bind_named(run_dir: &Path, name: &str) -> Result<Self, ControlError> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(run_dir)
             .map_err(|source| io_error("cannot create run dir", run_dir, source))?;
-        let socket_path = super::socket_path(run_dir);
+        let socket_path = run_dir.join(name);
         clear_stale_socket(run_dir, &socket_path)?;
 
         let listener = UnixListener::bind(&socket_path).map_err(|source| {

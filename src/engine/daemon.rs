@@ -179,9 +179,14 @@ impl EventSink for RingSink {
     }
 }
 
-/// Answers control requests by asking the beat thread, which replies at
-/// its next turn (at most a keepalive or a detector deadline away).
-fn control_handler(snapshots: channel::Sender<SnapshotRequest>) -> impl FnMut(Request) -> Response {
+/// Answers control requests: status by asking the beat thread, which
+/// replies at its next turn (at most a keepalive or a detector deadline
+/// away); operator requests by forwarding them to the takeover process.
+fn control_handler(
+    snapshots: channel::Sender<SnapshotRequest>,
+    run_dir: PathBuf,
+    agent: bool,
+) -> impl FnMut(Request) -> Response {
     move |req| match req {
         Request::Status => {
             let (reply, answer) = channel::bounded(1);
@@ -197,7 +202,39 @@ fn control_handler(snapshots: channel::Sender<SnapshotRequest>) -> impl FnMut(Re
                 },
             }
         }
-        Request::Standby { .. } | Request::Takeover { .. } => Response::Unsupported,
+        Request::Standby { .. } | Request::Takeover { .. } | Request::ClearUnclean if !agent => {
+            Response::Error {
+                message: "this daemon runs without a takeover process (--no-agent)".into(),
+            }
+        }
+        Request::Standby { .. } | Request::Takeover { .. } | Request::ClearUnclean => {
+            forward_to_agent(&run_dir, &req)
+        }
+    }
+}
+
+/// Hands an operator request to the takeover process and returns its
+/// answer; the errors name the hop that failed.
+fn forward_to_agent(run_dir: &Path, req: &Request) -> Response {
+    use crate::control::{AGENT_SOCKET_NAME, Client, ControlError, OPERATOR_AGENT_WAIT};
+    let answer = Client::connect_named(run_dir, AGENT_SOCKET_NAME)
+        .and_then(|c| c.with_timeout(OPERATOR_AGENT_WAIT).request(req));
+    match answer {
+        Ok(response) => response,
+        Err(ControlError::NoDaemon { .. }) => Response::Error {
+            message: "the takeover process is not running (it is being restarted?); try again"
+                .into(),
+        },
+        Err(ControlError::Timeout { .. }) => Response::Error {
+            message: format!(
+                "the takeover process did not answer the {} request within {} ms",
+                req.name(),
+                OPERATOR_AGENT_WAIT.as_millis()
+            ),
+        },
+        Err(e) => Response::Error {
+            message: format!("the takeover process: {e}"),
+        },
     }
 }
 
@@ -287,6 +324,8 @@ fn spawn_agent(
     run_dir: &Path,
     fds: &RingFds,
     generation: u32,
+    epoch: u8,
+    restarted: bool,
 ) -> io::Result<Child> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe()?;
@@ -301,7 +340,12 @@ fn spawn_agent(
         .arg(run_dir)
         .env(ENV_RING_FD, ring_fd.to_string())
         .env(ENV_WAKE_FD, wake_fd.to_string())
-        .env(crate::takeover::ENV_GENERATION, generation.to_string());
+        .env(crate::takeover::ENV_GENERATION, generation.to_string())
+        .env(crate::takeover::ENV_AGENT_EPOCH, epoch.to_string())
+        .env(
+            crate::takeover::ENV_AGENT_RESTARTED,
+            u8::from(restarted).to_string(),
+        );
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -444,9 +488,11 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         keys: keys_rx,
     };
     let control_stop = stop.clone();
-    let control_thread = std::thread::Builder::new()
-        .name("control".into())
-        .spawn(move || control.serve(control_handler(snap_tx), control_stop))?;
+    let control_thread = std::thread::Builder::new().name("control".into()).spawn({
+        let run_dir = run_dir.clone();
+        let agent = !opts.no_agent;
+        move || control.serve(control_handler(snap_tx, run_dir, agent), control_stop)
+    })?;
 
     tracing::info!(
         node = %plan.node_name,
@@ -563,15 +609,25 @@ fn supervise_agent(
     let stop = &sup.stop;
     let mut child: Option<Child> = None;
     let mut backoff = Duration::from_millis(50);
+    // Counts the takeover processes of this run: a restarted one marks its
+    // messages with the next epoch so the peer hears it (see cluster).
+    let mut epoch: u8 = 0;
+    let mut started_once = false;
     while !stop.load(Ordering::Relaxed) {
         if sup.releasing.load(Ordering::SeqCst) {
             release_then_stop(child.take(), stop);
             return;
         }
         match child.as_mut().map(|c| c.try_wait()) {
-            None => match spawn_agent(opts, run_dir, fds, generation) {
+            None => match spawn_agent(opts, run_dir, fds, generation, epoch, started_once) {
                 Ok(c) => {
+                    if started_once {
+                        tracing::info!(epoch, "restarted takeover process: it rebuilds its view");
+                    }
+                    // Tests read the pid at the end of this line.
                     tracing::info!(pid = c.id(), "takeover process started");
+                    started_once = true;
+                    epoch = epoch.wrapping_add(1);
                     child = Some(c);
                 }
                 Err(e) => {

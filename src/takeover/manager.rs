@@ -1,12 +1,26 @@
 //! The takeover process's core loop state: the cluster state machine fed
 //! with the daemon's events and the peer's messages, its decisions carried
 //! out by the group executor (scripts and the built-in IPaddr), its
-//! messages and our announced state sent back through the outbox.
+//! messages and our announced state sent back through the outbox; the
+//! operator's requests; the fence command; the unclean record; and, for a
+//! restarted takeover process, adopting what the groups' status found.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::cluster::{Action as ClusterAction, Cluster, PeerEvent, RscStatus, Why};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cluster::{
+    Action as ClusterAction, Cluster, GroupMask, Kind, PeerEvent, RscStatus, Scope, Why,
+};
+use crate::config::knobs::FenceCommand;
+use crate::control::{Request, Response};
+use crate::resources::ScriptEnv;
+
+use super::fence::{self, FenceRequest};
+use super::operator::{AwaitingAck, OperatorCall};
+use super::recovery::{self, Found};
 use crate::config::{Config, ResourceGroup};
 use crate::detector::{Event, PeerStatus};
 use crate::engine::outbox::{OutboxRecord, Outgoing};
@@ -28,9 +42,25 @@ pub struct Manager {
     /// next report.
     deferred: VecDeque<(GroupOp, usize)>,
     announced: Option<(NodeStatus, HoldState)>,
+    awaiting_ack: AwaitingAck,
+    /// The group whose stop just failed (named to the fence command).
+    stop_failed: Option<usize>,
+    /// The unclean mark as last written to the run dir.
+    unclean_recorded: bool,
+    side: Side,
     /// The built-in IPaddr, to announce a kept group's addresses again
     /// after a split brain (see [`Manager::with_ip_reannounce`]).
     ip_reannounce: Option<Arc<dyn Agent>>,
+}
+
+/// What the manager needs beyond the cluster and the executor.
+pub struct Side {
+    pub node: String,
+    pub peer: String,
+    pub run_dir: PathBuf,
+    pub fence: Option<(FenceCommand, Duration)>,
+    /// The environment the fence command inherits (Heartbeat's HA_*).
+    pub env: ScriptEnv,
 }
 
 /// Bound on one re-announcement (a netlink round trip and the first ARP).
@@ -43,6 +73,7 @@ impl Manager {
         agent: Arc<dyn crate::resources::Agent>,
         policy: crate::resources::GroupPolicy,
         outbox: Writer<OutboxRecord>,
+        side: Side,
     ) -> Self {
         Self {
             cluster,
@@ -51,7 +82,138 @@ impl Manager {
             outbox,
             deferred: VecDeque::new(),
             announced: None,
+            awaiting_ack: AwaitingAck::default(),
+            stop_failed: None,
+            unclean_recorded: false,
+            side,
             ip_reannounce: None,
+        }
+    }
+
+    /// A restarted takeover process: waits for its predecessor's actions
+    /// still running (at most `leftover_limit`), asks every group's status
+    /// (at most `status_limit` in all), adopts what runs and restores the
+    /// unclean mark. Call before any other input.
+    pub fn recover(
+        &mut self,
+        now_fn: impl Fn() -> Nanos,
+        leftover_limit: Duration,
+        status_limit: Duration,
+    ) {
+        recovery::wait_for_leftovers(&self.side.run_dir, leftover_limit);
+        let reports = self.executor.reports().clone();
+        let mut asked = 0;
+        for i in 0..self.groups.len() {
+            if let Some(g) = self.groups.get(i).cloned() {
+                match self.executor.submit(GroupOp::Status, g) {
+                    Ok(_) => asked += 1,
+                    Err(e) => tracing::error!("status of a group not asked: {e}"),
+                }
+            }
+        }
+        let mut running = GroupMask::EMPTY;
+        let mut partial = GroupMask::EMPTY;
+        let deadline = std::time::Instant::now() + status_limit;
+        for _ in 0..asked {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(report) = reports.recv_timeout(left) else {
+                tracing::error!(
+                    "group status checks did not all answer within {status_limit:?};                                  the groups not heard from count as stopped"
+                );
+                break;
+            };
+            let Some(i) = self.group_index(&report.group) else {
+                continue;
+            };
+            let found = recovery::judge(&report.outcome);
+            tracing::info!("recovery: group {} is {found:?} here", report.group);
+            match found {
+                Found::Running => running.insert(i),
+                Found::Partial => partial.insert(i),
+                Found::Stopped => {}
+            }
+        }
+        let now = now_fn();
+        self.cluster.adopt(now, running, partial);
+        if let Some(group) = recovery::read_unclean(&self.side.run_dir) {
+            tracing::error!(
+                "this node is unclean: group {group} would not stop before this takeover process                  started; `twinbeat clear-unclean` once it is gone"
+            );
+            self.unclean_recorded = true;
+            self.cluster.mark_unclean(now);
+        }
+        self.pump(now);
+    }
+
+    /// An operator's request from `agent.sock`.
+    pub fn on_operator(&mut self, now: Nanos, call: OperatorCall) {
+        let OperatorCall { request, reply } = call;
+        let answer = |r: Response| {
+            let _ = reply.send(r);
+        };
+        let peer = self.side.peer.clone();
+        match request {
+            Request::Standby { scope } => match self.cluster.standby(now, cluster_scope(scope)) {
+                Ok(groups) => {
+                    let what = format!(
+                        "standby: {} offered to {peer}",
+                        self.describe_groups(groups)
+                    );
+                    self.awaiting_ack.push(Kind::Offer, what, reply, now);
+                }
+                Err(refusal) => answer(Response::Error {
+                    message: format!("standby refused: {refusal}"),
+                }),
+            },
+            Request::Takeover { scope } => {
+                let peer_alive = self.cluster.peer_alive();
+                match self.cluster.takeover(now, cluster_scope(scope)) {
+                    Ok(groups) if peer_alive => {
+                        let what = format!(
+                            "takeover: {} requested from {peer}",
+                            self.describe_groups(groups)
+                        );
+                        self.awaiting_ack.push(Kind::Request, what, reply, now);
+                    }
+                    Ok(groups) => answer(Response::Done {
+                        message: format!(
+                            "takeover: {peer} is not up; taking {} where nobody holds them",
+                            self.describe_groups(groups)
+                        ),
+                    }),
+                    Err(refusal) => answer(Response::Error {
+                        message: format!("takeover refused: {refusal}"),
+                    }),
+                }
+            }
+            Request::ClearUnclean => {
+                let was = self.cluster.is_unclean();
+                self.cluster.clear_unclean(now);
+                answer(Response::Done {
+                    message: if was {
+                        "unclean mark cleared: this node may claim groups again".into()
+                    } else {
+                        "this node was not unclean; failed starts are forgotten and may be retried"
+                            .into()
+                    },
+                });
+            }
+            Request::Status => answer(Response::Error {
+                message: "the takeover process has no status of its own; ask the daemon".into(),
+            }),
+        }
+        self.pump(now);
+    }
+
+    fn describe_groups(&self, groups: GroupMask) -> String {
+        let names: Vec<String> = groups
+            .iter()
+            .filter_map(|i| self.groups.get(i).map(ResourceGroup::key))
+            .collect();
+        if names.is_empty() {
+            "no group (none in that scope)".into()
+        } else {
+            format!("groups {}", names.join(", "))
         }
     }
 
@@ -146,6 +308,7 @@ impl Manager {
                 tracing::error!("group {} failed to start: {outcome:?}", report.group);
                 self.cluster.start_result(now, i, false);
                 if outcome.leaves_node_unclean() {
+                    self.stop_failed = Some(i);
                     self.cluster.stop_result(now, i, false);
                 }
             }
@@ -159,6 +322,7 @@ impl Manager {
                      claim it again until an operator clears it",
                     report.group
                 );
+                self.stop_failed = Some(i);
                 self.cluster.stop_result(now, i, false);
             }
             (GroupOp::Status, _) => {}
@@ -197,6 +361,7 @@ impl Manager {
             self.cluster.handle_timeout(now);
         }
         self.pump(now);
+        self.awaiting_ack.expire(now, &self.side.peer);
     }
 
     fn submit(&mut self, op: GroupOp, i: usize) {
@@ -227,11 +392,7 @@ impl Manager {
                         tracing::warn!("outbox full: message to the peer dropped (it is resent)");
                     }
                 }
-                ClusterAction::RunFence => {
-                    tracing::error!(
-                        "a stop failed: fencing requested but no fence command is configured"
-                    );
-                }
+                ClusterAction::RunFence => self.fence(),
             }
         }
         for d in self.cluster.take_decisions() {
@@ -243,8 +404,57 @@ impl Manager {
             {
                 self.reannounce(group);
             }
+            if let Why::PeerAcked { kind } = d.what {
+                self.awaiting_ack.acked(kind);
+            }
         }
+        self.record_unclean();
         self.announce();
+    }
+
+    fn fence(&mut self) {
+        let group = self
+            .stop_failed
+            .and_then(|i| self.groups.get(i))
+            .map_or_else(|| "?".to_string(), ResourceGroup::key);
+        match &self.side.fence {
+            Some((cmd, timeout)) => fence::spawn(
+                cmd,
+                *timeout,
+                &self.side.env,
+                FenceRequest {
+                    node: self.side.node.clone(),
+                    peer: self.side.peer.clone(),
+                    group,
+                },
+            ),
+            None => tracing::error!(
+                "group {group} would not stop: no fence_command in ha.cf, nothing is fenced"
+            ),
+        }
+    }
+
+    /// Keeps the run dir's unclean record in step with the cluster, so a
+    /// restarted takeover process stays unclean too.
+    fn record_unclean(&mut self) {
+        let unclean = self.cluster.is_unclean();
+        if unclean == self.unclean_recorded {
+            return;
+        }
+        if unclean {
+            let group = self
+                .stop_failed
+                .and_then(|i| self.groups.get(i))
+                .map_or_else(|| "?".to_string(), ResourceGroup::key);
+            recovery::record_unclean(&self.side.run_dir, &group);
+        } else {
+            recovery::clear_unclean(&self.side.run_dir);
+        }
+        self.unclean_recorded = unclean;
+    }
+
+    pub fn awaiting_ack(&self) -> bool {
+        !self.awaiting_ack.is_empty()
     }
 
     /// Our status and hold state, as every keepalive will carry them.
@@ -269,5 +479,13 @@ impl Manager {
         {
             self.announced = Some((status, hold));
         }
+    }
+}
+
+fn cluster_scope(scope: crate::control::Scope) -> Scope {
+    match scope {
+        crate::control::Scope::All => Scope::All,
+        crate::control::Scope::Local => Scope::Local,
+        crate::control::Scope::Foreign => Scope::Foreign,
     }
 }

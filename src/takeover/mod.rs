@@ -2,12 +2,25 @@
 //! `twinbeat run`, that consumes the detector's events from the shared
 //! memory ring.
 //!
-//! Today it logs every event with the names from the configuration, and
-//! says loudly when it missed events (the ring overflowed while it was slow
-//! or dead); running resource scripts builds on this loop.
+//! It logs every event with the names from the configuration, says loudly
+//! when it missed events (the ring overflowed while it was slow or dead),
+//! and drives the [`Manager`]: cluster decisions, group actions, messages
+//! to the peer. Operator requests arrive on `RUN_DIR/agent.sock`
+//! ([`operator`]); a stop that fails runs ha.cf's `fence_command`
+//! ([`fence`]).
+//!
+//! A takeover process restarted by its daemon (`TWINBEAT_AGENT_RESTARTED`)
+//! first rebuilds its view ([`recovery`]): it waits for its predecessor's
+//! actions still running, asks each group's `status`, adopts what runs,
+//! restores the unclean mark, then asks the daemon for the peer's liveness.
+//! Its messages carry the next agent epoch (`TWINBEAT_AGENT_EPOCH`), so the
+//! peer hears it as a new sender and re-announces its state.
 
 mod builtin_ip;
+pub mod fence;
 mod manager;
+pub mod operator;
+pub mod recovery;
 
 use std::os::fd::RawFd;
 use std::path::PathBuf;
@@ -16,14 +29,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub use builtin_ip::BuiltinIp;
-pub use manager::Manager;
+pub use manager::{Manager, Side};
 
 use crate::cluster::config::DEFAULT_RETRANSMIT;
 use crate::cluster::{Cluster, ClusterConfig};
-use crate::ipaddr::ArpConfig;
-use crate::resources::{
-    Dispatch, GroupPolicy, ScriptAgent, ScriptEnv, ScriptSearch, StopRetry, Timeouts, TracingSink,
-};
+use crate::resources::{Dispatch, GroupPolicy, ScriptAgent, ScriptEnv, ScriptSearch, TracingSink};
 
 use crate::config;
 use crate::detector::Event;
@@ -148,6 +158,11 @@ fn log_full_state(opts: &AgentOptions) -> Option<Option<u32>> {
 /// The generation the daemon runs with (its frames carry it), handed over
 /// so resource messages name the right incarnation.
 pub const ENV_GENERATION: &str = "TWINBEAT_GENERATION";
+/// How many takeover processes this daemon started before this one
+/// (mod 256): the epoch in our message ids.
+pub const ENV_AGENT_EPOCH: &str = "TWINBEAT_AGENT_EPOCH";
+/// `1` when this takeover process replaces one that died.
+pub const ENV_AGENT_RESTARTED: &str = "TWINBEAT_AGENT_RESTARTED";
 
 static TERMINATE: AtomicBool = AtomicBool::new(false);
 
@@ -189,6 +204,11 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
             on_terminate as *const () as libc::sighandler_t,
         );
     }
+    let epoch: u8 = std::env::var(ENV_AGENT_EPOCH)
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
+    let restarted = std::env::var(ENV_AGENT_RESTARTED).is_ok_and(|v| v == "1");
     let cfg = config::load_dir(&opts.dir, &opts.node)?;
     let plan = BeatPlan::new(&cfg, &local_addresses().unwrap_or_default())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -199,20 +219,33 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
     let mut manager = if cfg.peer.is_some() && !cfg.groups.is_empty() {
         let cluster_cfg = ClusterConfig::from_config(&cfg, DEFAULT_RETRANSMIT)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut cluster_cfg = cluster_cfg;
+        let knobs = &cfg.hacf.takeover;
+        cluster_cfg.fence_on_stop_failure = knobs.fence_command.is_some();
         let cluster = Cluster::new(cluster_cfg, generation, monotonic_ns())
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+            .with_agent_epoch(epoch);
+        let env = ScriptEnv::from_config(&cfg);
+        let mut script_env = env.clone();
+        // Marks our scripts, so a restarted takeover process finds the
+        // actions its predecessor left running.
+        script_env.set(
+            recovery::ENV_AGENT_RUN_DIR,
+            &opts.run_dir.display().to_string(),
+        );
         let scripts = Arc::new(ScriptAgent::new(
             ScriptSearch::heartbeat(&cfg.dir),
-            ScriptEnv::from_config(&cfg),
+            script_env,
             Arc::new(TracingSink),
         ));
+        let knobs = &cfg.hacf.takeover;
         // `builtin_ipaddr off`: IPaddr/IPaddr2 stay with the script agent,
         // which finds them in resource.d like any other resource.
         let builtin = cfg
             .hacf
             .builtin_ipaddr
             .value
-            .then(|| Arc::new(BuiltinIp::new(ArpConfig::default())));
+            .then(|| Arc::new(BuiltinIp::new(knobs.arp())));
         let mut agent = Dispatch::new(scripts);
         if let Some(b) = &builtin {
             agent = agent
@@ -220,11 +253,21 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
                 .with_builtin("IPaddr2", b.clone());
         }
         let policy = GroupPolicy {
-            timeouts: Timeouts::default(),
-            stop_retry: StopRetry::default(),
+            timeouts: knobs.timeouts(),
+            stop_retry: knobs.stop_retry(),
         };
         let outbox = crate::engine::outbox::attach_producer(&opts.run_dir)?;
-        let manager = Manager::new(&cfg, cluster, Arc::new(agent), policy, outbox);
+        let side = Side {
+            node: cfg.node.clone(),
+            peer: cfg.peer.clone().unwrap_or_default(),
+            run_dir: opts.run_dir.clone(),
+            fence: knobs
+                .fence_command
+                .as_ref()
+                .map(|f| (f.value.clone(), knobs.fence_timeout.value)),
+            env,
+        };
+        let manager = Manager::new(&cfg, cluster, Arc::new(agent), policy, outbox, side);
         Some(match builtin {
             Some(b) => manager.with_ip_reannounce(b),
             None => manager,
@@ -232,6 +275,45 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
     } else {
         tracing::info!("no peer or no resource groups: the takeover process only logs events");
         None
+    };
+    let timeouts = cfg.hacf.takeover.timeouts();
+    if restarted && let Some(m) = manager.as_mut() {
+        tracing::warn!(
+            "restarted takeover process (epoch {epoch}): rebuilding the view of the groups"
+        );
+        // A leftover action ends by its own timeout plus the kill grace.
+        let leftover_limit =
+            timeouts.start.max(timeouts.stop) + crate::resources::script::DEFAULT_KILL_GRACE;
+        let per_group = timeouts.status.saturating_mul(
+            u32::try_from(
+                cfg.groups
+                    .iter()
+                    .map(|g| g.resources.len())
+                    .max()
+                    .unwrap_or(1),
+            )
+            .unwrap_or(u32::MAX),
+        );
+        m.recover(
+            monotonic_ns,
+            leftover_limit,
+            per_group + Duration::from_secs(1),
+        );
+        if let Some(peer) = log_full_state(opts) {
+            m.on_full_state(monotonic_ns(), peer);
+        }
+    }
+    // Operator requests: only with a resource manager to carry them out.
+    let operator_stop = Arc::new(AtomicBool::new(false));
+    let operator = match manager {
+        Some(_) => match operator::serve(&opts.run_dir, operator_stop.clone()) {
+            Ok(rx) => Some(rx),
+            Err(e) => {
+                tracing::error!("operator socket unavailable: {e}; standby/takeover will fail");
+                None
+            }
+        },
+        None => None,
     };
     let reports = manager.as_ref().map(Manager::reports);
     tracing::info!(
@@ -321,6 +403,11 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
                 if let (Some(m), Some(reports)) = (manager.as_mut(), reports.as_ref()) {
                     while let Ok(report) = reports.try_recv() {
                         m.on_report(monotonic_ns(), report);
+                    }
+                    if let Some(calls) = operator.as_ref() {
+                        while let Ok(call) = calls.try_recv() {
+                            m.on_operator(monotonic_ns(), call);
+                        }
                     }
                     m.on_tick(monotonic_ns());
                 }
