@@ -1,0 +1,315 @@
+//! Resource scripts run by two live daemons (loopback UDP and a pty cable,
+//! no root needed): each node's `resource.d` holds recording scripts that
+//! append every call (time, node, script, arguments, action) to one log
+//! shared by both nodes, so the tests read the order of calls across the
+//! pair. Files in a per-test control directory make a script fail, hang,
+//! lie or flood on one node.
+//!
+//! The seed's haresources line is used as written except for its
+//! `IPaddr::...` resource: the built-in IPaddr would need a real interface
+//! (root and a namespace; tests/netns_failover.rs covers it), so here the
+//! same arguments go to a recording script called `RecordedIPaddr`.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{PATIENCE, Pair, wait_until};
+
+/// The seed's line (/work/shared/seed), homed on alpha, its IPaddr recorded.
+const SEED_GROUP: &str = "alpha RecordedIPaddr::192.168.60.200/24/eth0/ \
+                          Filesystem::/dev/sdb5::/webdata::ext3 httpd tomcat";
+
+/// The seed's four resources as `SCRIPT ARGS...`, left to right.
+const SEED_RESOURCES: [&str; 4] = [
+    "RecordedIPaddr 192.168.60.200/24/eth0/",
+    "Filesystem /dev/sdb5 /webdata ext3",
+    "httpd",
+    "tomcat",
+];
+
+/// Every resource script of these tests. `@NODE@`, `@RECORD@`, `@CTL@` and
+/// `@STATE@` are filled in per node. A script records the call first, then
+/// behaves as the control files `@CTL@/NODE.SCRIPT.<what>` say:
+/// `failstart`, `failstop` (exit 1), `hangstart`, `hangstop` (a child that
+/// lingers plus a wait for it: only a kill of the process group ends it;
+/// the child's pid goes to `<what>.pid`), `liestatus-running`,
+/// `liestatus-stopped`, `flood` (start writes 10 MB to stdout),
+/// `daemonize` (start leaves a child running with stdout open and exits).
+/// `@STATE@/SCRIPT.on` is the resource "running" on this node.
+const RECORDING_SCRIPT: &str = r#"#!/bin/sh
+name=$(basename "$0")
+for a in "$@"; do action=$a; done
+echo "$(date +%s%N) @NODE@ $name $*" >> '@RECORD@'
+ctl='@CTL@/@NODE@'.$name
+on='@STATE@'/$name.on
+linger() {
+    sleep 600 &
+    echo $! > "$ctl.$1.pid"
+    wait
+}
+case $action in
+  start)
+    [ -e "$ctl.failstart" ] && { echo "$name: cannot start on @NODE@" >&2; exit 1; }
+    [ -e "$ctl.hangstart" ] && linger hangstart
+    if [ -e "$ctl.flood" ]; then
+        line=$(printf '%01000d' 0)
+        yes "$line" | head -c 10485760
+    fi
+    if [ -e "$ctl.daemonize" ]; then
+        sleep 600 &
+        echo $! > "$ctl.daemonize.pid"
+    fi
+    touch "$on";;
+  stop)
+    [ -e "$ctl.hangstop" ] && linger hangstop
+    [ -e "$ctl.failstop" ] && { echo "$name: cannot stop on @NODE@" >&2; exit 1; }
+    rm -f "$on";;
+  status)
+    if [ -e "$ctl.liestatus-running" ]; then echo "$name is running"
+    elif [ -e "$ctl.liestatus-stopped" ]; then echo "$name is not running"
+    elif [ -e "$on" ]; then echo "$name is running"
+    else echo "$name is not running"; fi;;
+esac
+exit 0
+"#;
+
+/// One recorded call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Call {
+    node: String,
+    /// `SCRIPT ARGS... ACTION`.
+    call: String,
+}
+
+/// A pair of daemons whose haresources is `haresources` and whose scripts
+/// record to one shared file.
+struct Rig {
+    pair: Pair,
+    record: PathBuf,
+    ctl: PathBuf,
+}
+
+impl Rig {
+    fn new(haresources: &str, scripts: &[&str]) -> Rig {
+        Self::with_hacf(haresources, scripts, "")
+    }
+
+    /// `hacf` is appended to both nodes' ha.cf (after the pair's
+    /// `auto_failback off`, which a line here may override by rewriting).
+    fn with_hacf(haresources: &str, scripts: &[&str], hacf: &str) -> Rig {
+        let pair = Pair::new(true, "uring");
+        let record = pair.root.path().join("calls.log");
+        let ctl = pair.root.path().join("ctl");
+        fs::create_dir_all(&ctl).unwrap();
+        fs::write(&record, "").unwrap();
+        for node in &pair.nodes {
+            let dirs = &node.dirs;
+            fs::write(
+                dirs.config_dir.join("haresources"),
+                format!("{haresources}\n"),
+            )
+            .unwrap();
+            let hacf_path = dirs.config_dir.join("ha.cf");
+            let mut text = fs::read_to_string(&hacf_path).unwrap();
+            if let Some(mode) = hacf.strip_prefix("auto_failback ") {
+                text = text.replace("auto_failback off", &format!("auto_failback {mode}"));
+            } else {
+                text.push_str(hacf);
+            }
+            fs::write(&hacf_path, text).unwrap();
+            let body = RECORDING_SCRIPT
+                .replace("@NODE@", dirs.name)
+                .replace("@RECORD@", &record.display().to_string())
+                .replace("@CTL@", &ctl.display().to_string())
+                .replace("@STATE@", &dirs.state_dir.display().to_string());
+            let rsc = dirs.config_dir.join("resource.d");
+            for script in scripts {
+                let path = rsc.join(script);
+                fs::write(&path, &body).unwrap();
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        }
+        Rig { pair, record, ctl }
+    }
+
+    /// Makes `script` on node `i` behave as `what` (see [`RECORDING_SCRIPT`]).
+    fn control(&self, i: usize, script: &str, what: &str) {
+        fs::write(self.ctl_file(i, script, what), "").unwrap();
+    }
+
+    fn uncontrol(&self, i: usize, script: &str, what: &str) {
+        let _ = fs::remove_file(self.ctl_file(i, script, what));
+    }
+
+    fn ctl_file(&self, i: usize, script: &str, what: &str) -> PathBuf {
+        self.ctl
+            .join(format!("{}.{script}.{what}", self.pair.name(i)))
+    }
+
+    /// The pid a lingering child of `script` on node `i` wrote.
+    fn child_pid(&self, i: usize, script: &str, what: &str) -> Option<i32> {
+        let path = self.ctl_file(i, script, &format!("{what}.pid"));
+        fs::read_to_string(path).ok()?.trim().parse().ok()
+    }
+
+    fn running(&self, i: usize, script: &str) -> bool {
+        self.pair.nodes[i]
+            .dirs
+            .state_dir
+            .join(format!("{script}.on"))
+            .exists()
+    }
+
+    /// Every call, in the order they happened across both nodes.
+    fn calls(&self) -> Vec<Call> {
+        fs::read_to_string(&self.record)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut words = l.splitn(3, ' ');
+                let _time = words.next()?;
+                Some(Call {
+                    node: words.next()?.to_string(),
+                    call: words.next()?.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Node `i`'s calls, `SCRIPT ARGS... ACTION` each.
+    fn calls_of(&self, i: usize) -> Vec<String> {
+        let name = self.pair.name(i);
+        self.calls()
+            .into_iter()
+            .filter(|c| c.node == name)
+            .map(|c| c.call)
+            .collect()
+    }
+
+    /// Waits until node `i` has made at least `n` calls; returns them.
+    fn wait_calls(&self, i: usize, n: usize) -> Vec<String> {
+        wait_until(
+            &format!("{} made {n} script calls", self.pair.name(i)),
+            &self.pair,
+            || self.calls_of(i).len() >= n,
+        );
+        self.calls_of(i)
+    }
+
+    fn dump(&self) -> String {
+        format!(
+            "calls:\n{}\n--- alpha ---\n{}\n--- bravo ---\n{}",
+            fs::read_to_string(&self.record).unwrap_or_default(),
+            self.pair.log(0),
+            self.pair.log(1)
+        )
+    }
+}
+
+/// `[status, start]` for each resource, left to right: how Heartbeat's
+/// ResourceManager acquires a group (a resource whose status says it runs
+/// is not started again).
+fn acquired(resources: &[&str]) -> Vec<String> {
+    resources
+        .iter()
+        .flat_map(|r| [format!("{r} status"), format!("{r} start")])
+        .collect()
+}
+
+/// `stop` for each resource, right to left, and nothing else.
+fn released(resources: &[&str]) -> Vec<String> {
+    resources
+        .iter()
+        .rev()
+        .map(|r| format!("{r} stop"))
+        .collect()
+}
+
+fn process_gone(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let gone = unsafe { libc::kill(pid, 0) } != 0;
+    gone || fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+}
+
+#[test]
+fn seed_line_starts_left_to_right_moves_on_kill_9_and_stops_right_to_left_on_sigterm() {
+    let mut rig = Rig::new(
+        SEED_GROUP,
+        &["RecordedIPaddr", "Filesystem", "httpd", "tomcat"],
+    );
+    rig.pair.start_both();
+    let want_start = acquired(&SEED_RESOURCES);
+    let alpha = rig.wait_calls(0, want_start.len());
+    assert_eq!(alpha, want_start, "{}", rig.dump());
+    rig.pair
+        .wait_status(1, "sees alpha active", |s| s.peers[0].status == "active");
+    assert!(
+        rig.calls_of(1).is_empty(),
+        "bravo runs nothing of alpha's group while alpha holds it\n{}",
+        rig.dump()
+    );
+
+    // kill -9 of the holder: bravo runs the same calls in the same order;
+    // alpha's orphaned takeover process releases its copy right to left.
+    rig.pair.kill9(0);
+    let bravo = rig.wait_calls(1, want_start.len());
+    assert_eq!(bravo, want_start, "{}", rig.dump());
+    let want_release = released(&SEED_RESOURCES);
+    let alpha = rig.wait_calls(0, want_start.len() + want_release.len());
+    assert_eq!(
+        alpha[want_start.len()..],
+        want_release[..],
+        "{}",
+        rig.dump()
+    );
+
+    // Planned shutdown of the holder: stop right to left, nothing else.
+    assert!(rig.pair.stop(1), "bravo stops cleanly on SIGTERM");
+    let bravo = rig.calls_of(1);
+    assert_eq!(
+        bravo[want_start.len()..],
+        want_release[..],
+        "{}",
+        rig.dump()
+    );
+    for script in ["RecordedIPaddr", "Filesystem", "httpd", "tomcat"] {
+        assert!(!rig.running(0, script) && !rig.running(1, script));
+    }
+}
+
+#[test]
+fn sigterm_hands_the_seed_group_over_stop_right_to_left_then_start_left_to_right() {
+    let mut rig = Rig::new(
+        SEED_GROUP,
+        &["RecordedIPaddr", "Filesystem", "httpd", "tomcat"],
+    );
+    rig.pair.start_both();
+    let want_start = acquired(&SEED_RESOURCES);
+    rig.wait_calls(0, want_start.len());
+    rig.pair
+        .wait_status(1, "sees alpha active", |s| s.peers[0].status == "active");
+    assert!(rig.pair.stop(0), "alpha stops cleanly on SIGTERM");
+    let bravo = rig.wait_calls(1, want_start.len());
+    assert_eq!(bravo, want_start, "{}", rig.dump());
+    // alpha's last stop came before bravo's first start: never both.
+    let calls = rig.calls();
+    let last_alpha_stop = calls
+        .iter()
+        .rposition(|c| c.node == "alpha" && c.call.ends_with(" stop"))
+        .expect("alpha stopped its resources");
+    let first_bravo_call = calls
+        .iter()
+        .position(|c| c.node == "bravo")
+        .expect("bravo ran scripts");
+    assert!(last_alpha_stop < first_bravo_call, "{}", rig.dump());
+    assert_eq!(
+        rig.calls_of(0)[want_start.len()..],
+        released(&SEED_RESOURCES)[..],
+        "{}",
+        rig.dump()
+    );
+}
