@@ -313,3 +313,68 @@ fn sigterm_hands_the_seed_group_over_stop_right_to_left_then_start_left_to_right
         rig.dump()
     );
 }
+
+const TWO: &str = "alpha first::a second::b";
+const TWO_RESOURCES: [&str; 2] = ["first a", "second b"];
+
+/// What a node runs when the second resource's start fails: status and
+/// start of the first, status and the failed start of the second, then the
+/// whole group released right to left (Heartbeat's giveup also stops the
+/// resource that failed: its start may have half-happened).
+fn failed_second_start() -> Vec<String> {
+    let mut calls = acquired(&TWO_RESOURCES);
+    calls.extend(released(&TWO_RESOURCES));
+    calls
+}
+
+#[test]
+fn a_failed_start_is_rolled_back_and_the_group_given_to_the_peer() {
+    let mut rig = Rig::new(TWO, &["first", "second"]);
+    rig.control(0, "second", "failstart");
+    rig.pair.start_both();
+    let want = failed_second_start();
+    let alpha = rig.wait_calls(0, want.len());
+    assert_eq!(alpha, want, "{}", rig.dump());
+    let bravo = rig.wait_calls(1, 4);
+    assert_eq!(bravo, acquired(&TWO_RESOURCES), "{}", rig.dump());
+    wait_until("bravo runs both resources", &rig.pair, || {
+        rig.running(1, "first") && rig.running(1, "second")
+    });
+    assert!(!rig.running(0, "first") && !rig.running(0, "second"));
+    rig.pair
+        .expect(0, "group 0: start failed; giving it to the peer", 1);
+    // Settled: alpha does not try again while bravo holds the group.
+    wait_until("alpha sees bravo active", &rig.pair, || {
+        rig.pair.status(0).peers[0].status == "active"
+    });
+    assert_eq!(rig.calls_of(0), want, "{}", rig.dump());
+}
+
+#[test]
+fn when_neither_node_can_start_the_group_it_is_left_stopped_on_both() {
+    let mut rig = Rig::new(TWO, &["first", "second"]);
+    rig.control(0, "second", "failstart");
+    rig.control(1, "second", "failstart");
+    rig.pair.start_both();
+    let want = failed_second_start();
+    assert_eq!(rig.wait_calls(0, want.len()), want, "{}", rig.dump());
+    assert_eq!(rig.wait_calls(1, want.len()), want, "{}", rig.dump());
+    rig.pair.expect(
+        1,
+        "group 0: start failed; the peer cannot take it: left stopped",
+        1,
+    );
+    // Both nodes up, neither holding anything, and no further attempt: the
+    // call log stays as it is while both keep announcing their state.
+    for i in 0..2 {
+        rig.pair.wait_status(i, "up, holding nothing", |s| {
+            s.node.state == "up" && s.node.rscstatus == "none"
+        });
+    }
+    let settled = rig.calls().len();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(rig.calls().len(), settled, "{}", rig.dump());
+    for i in 0..2 {
+        assert!(!rig.running(i, "first") && !rig.running(i, "second"));
+    }
+}
