@@ -378,3 +378,149 @@ fn when_neither_node_can_start_the_group_it_is_left_stopped_on_both() {
         assert!(!rig.running(i, "first") && !rig.running(i, "second"));
     }
 }
+
+// Lying status scripts. twinbeat believes `status`, as Heartbeat's
+// ResourceManager does, and reads it only where Heartbeat does: before
+// each start (a resource said to run is not started) and after a stop
+// that failed (a resource said to be stopped is taken as stopped). It
+// never asks status before a stop: stop runs whatever status says. So:
+// - "running" when it is not: the start is skipped, the group reported
+//   started, and the resource does not run (the service is down until an
+//   operator notices; the log names the resource "already running").
+// - "stopped" when it runs: the start runs again (an LSB start must be
+//   idempotent), and a failed stop is believed: the group moves to the
+//   peer although the resource may still run here (logged as a script
+//   that is not LSB-compliant). A lying status defeats the unclean check;
+//   no status-based design can do better.
+
+#[test]
+fn a_status_that_says_running_when_it_is_not_skips_the_start() {
+    let mut rig = Rig::new(TWO, &["first", "second"]);
+    rig.control(0, "first", "liestatus-running");
+    rig.pair.start_both();
+    let want = vec![
+        "first a status".to_string(),
+        "second b status".to_string(),
+        "second b start".to_string(),
+    ];
+    assert_eq!(rig.wait_calls(0, want.len()), want, "{}", rig.dump());
+    rig.pair.expect(0, "already running: not started", 1);
+    rig.pair.expect(0, "group 0: started", 1);
+    assert!(!rig.running(0, "first") && rig.running(0, "second"));
+    // The peer believes alpha holds the whole group: it starts nothing.
+    rig.pair
+        .wait_status(1, "sees alpha active", |s| s.peers[0].status == "active");
+    assert!(rig.calls_of(1).is_empty(), "{}", rig.dump());
+}
+
+#[test]
+fn a_status_that_says_stopped_when_it_runs_gets_a_second_start() {
+    let mut rig = Rig::new(TWO, &["first", "second"]);
+    // Left running on alpha from before, yet its status denies it.
+    fs::write(rig.pair.nodes[0].dirs.state_dir.join("first.on"), "").unwrap();
+    rig.control(0, "first", "liestatus-stopped");
+    rig.pair.start_both();
+    let want = acquired(&TWO_RESOURCES);
+    assert_eq!(rig.wait_calls(0, want.len()), want, "{}", rig.dump());
+    rig.pair.expect(0, "group 0: started", 1);
+}
+
+#[test]
+fn a_failed_stop_whose_status_says_stopped_is_believed_and_the_group_moves() {
+    let mut rig = Rig::new(TWO, &["first", "second"]);
+    rig.pair.start_both();
+    rig.wait_calls(0, 4);
+    rig.pair
+        .wait_status(1, "sees alpha active", |s| s.peers[0].status == "active");
+    rig.control(0, "first", "failstop");
+    rig.control(0, "first", "liestatus-stopped");
+    // SIGTERM: the planned shutdown's stop of `first` fails on every try,
+    // then status (lying) says stopped: believed, the group goes to bravo.
+    rig.pair.signal(0, libc::SIGTERM);
+    wait_until("bravo runs both resources", &rig.pair, || {
+        rig.running(1, "first") && rig.running(1, "second")
+    });
+    rig.pair
+        .expect(0, "the script is probably not LSB-compliant", 1);
+    // `first` still runs on alpha (its stop failed): the lie made two
+    // owners, which is why twinbeat says so loudly.
+    assert!(rig.running(0, "first"), "{}", rig.dump());
+    let alpha = rig.calls_of(0);
+    let stops = alpha.iter().filter(|c| *c == "first a stop").count();
+    assert!(stops >= 2, "the failed stop was retried\n{}", rig.dump());
+    assert_eq!(alpha.last().map(String::as_str), Some("first a status"));
+}
+
+/// auto_failback through daemons: alpha (home) holds the group, is killed,
+/// bravo takes it; alpha comes back.
+fn failback_rig(mode: &str) -> Rig {
+    let mut rig = Rig::with_hacf(TWO, &["first", "second"], &format!("auto_failback {mode}"));
+    rig.pair.start_both();
+    wait_until("alpha runs the group", &rig.pair, || {
+        rig.running(0, "first") && rig.running(0, "second")
+    });
+    rig.pair
+        .wait_status(1, "sees alpha active", |s| s.peers[0].status == "active");
+    rig.pair.kill9(0);
+    wait_until("bravo took the group", &rig.pair, || {
+        rig.running(1, "first") && rig.running(1, "second")
+    });
+    wait_until("alpha's orphan released its copy", &rig.pair, || {
+        !rig.running(0, "first") && !rig.running(0, "second")
+    });
+    rig.pair.expect(0, "release complete", 1);
+    rig.pair.start(0);
+    rig
+}
+
+#[test]
+fn auto_failback_on_returns_the_group_home_once_the_home_node_is_back() {
+    let rig = failback_rig("on");
+    wait_until("the group is back on alpha", &rig.pair, || {
+        rig.running(0, "first") && rig.running(0, "second")
+    });
+    assert!(!rig.running(1, "first") && !rig.running(1, "second"));
+    rig.pair.expect(
+        1,
+        "group 0: auto_failback, returning it to its home node",
+        1,
+    );
+    // bravo released right to left before alpha started left to right.
+    let calls = rig.calls();
+    let bravo_last_stop = calls
+        .iter()
+        .rposition(|c| c.node == "bravo" && c.call.ends_with(" stop"))
+        .expect("bravo stopped the group");
+    let alpha_restart = calls
+        .iter()
+        .rposition(|c| c.node == "alpha" && c.call == "first a status")
+        .expect("alpha acquired again");
+    assert!(bravo_last_stop < alpha_restart, "{}", rig.dump());
+    let bravo = rig.calls_of(1);
+    assert_eq!(
+        bravo[bravo.len() - 2..],
+        released(&TWO_RESOURCES)[..],
+        "{}",
+        rig.dump()
+    );
+}
+
+#[test]
+fn auto_failback_off_leaves_the_group_where_it_is() {
+    let rig = failback_rig("off");
+    // alpha is back and has heard what bravo holds...
+    rig.pair.wait_status(0, "alpha sees bravo active", |s| {
+        s.peers[0].status == "active"
+    });
+    rig.pair.expect(0, "peer's holdings received", 2);
+    rig.pair
+        .wait_status(0, "alpha up and holding nothing", |s| {
+            s.node.state == "up" && s.node.rscstatus == "none"
+        });
+    // ...and several deadtimes later nothing has moved.
+    let settled = rig.calls().len();
+    std::thread::sleep(Duration::from_millis(4 * common::DEADTIME_US / 1000));
+    assert_eq!(rig.calls().len(), settled, "{}", rig.dump());
+    assert!(rig.running(1, "first") && rig.running(1, "second"));
+    assert!(!rig.running(0, "first") && !rig.running(0, "second"));
+}
