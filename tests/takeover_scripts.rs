@@ -524,3 +524,44 @@ fn auto_failback_off_leaves_the_group_where_it_is() {
     assert!(rig.running(1, "first") && rig.running(1, "second"));
     assert!(!rig.running(0, "first") && !rig.running(0, "second"));
 }
+
+/// Polls for `how_long`, failing the moment `bad` holds.
+fn never(rig: &Rig, what: &str, how_long: Duration, bad: impl Fn() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < how_long {
+        assert!(!bad(), "{what}\n{}", rig.dump());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_stop_that_keeps_failing_leaves_the_node_unclean_and_the_peer_never_runs_the_group() {
+    let mut rig = Rig::new(TWO, &["first", "second"]);
+    rig.pair.start_both();
+    wait_until("alpha runs the group", &rig.pair, || {
+        rig.running(0, "first") && rig.running(0, "second")
+    });
+    rig.pair
+        .wait_status(1, "sees alpha active", |s| s.peers[0].status == "active");
+    rig.control(0, "second", "failstop");
+    rig.pair.signal(0, libc::SIGTERM);
+    rig.pair.expect(0, "this node is unclean", 1);
+    rig.pair.expect(0, "node unclean, claiming nothing", 1);
+    let alpha = rig.calls_of(0);
+    let tries = alpha.iter().filter(|c| *c == "second b stop").count();
+    assert_eq!(tries, 11, "one stop and ten retries\n{}", rig.dump());
+    assert_eq!(alpha.last().map(String::as_str), Some("second b status"));
+    // `first` was never stopped: a group stops right to left and halts at
+    // the resource that would not stop.
+    assert!(rig.running(0, "second") && rig.running(0, "first"));
+    // alpha's daemon ends (or not); whatever it does, bravo must not start
+    // a group that may still run on alpha.
+    never(
+        &rig,
+        "bravo started the group while it still runs on alpha",
+        Duration::from_millis(20 * common::DEADTIME_US / 1000),
+        || !rig.calls_of(1).is_empty(),
+    );
+    rig.pair
+        .expect(1, "group 0: NOT taking it: a stop failed on the peer", 1);
+}
