@@ -565,3 +565,59 @@ fn a_stop_that_keeps_failing_leaves_the_node_unclean_and_the_peer_never_runs_the
     rig.pair
         .expect(1, "group 0: NOT taking it: a stop failed on the peer", 1);
 }
+
+#[test]
+fn a_flooding_script_and_a_lingering_child_never_stop_the_keepalives() {
+    let mut rig = Rig::new(TWO, &["first", "second"]);
+    rig.control(0, "first", "flood");
+    rig.control(0, "second", "daemonize");
+    rig.pair.start_both();
+    rig.pair
+        .wait_status(1, "sees alpha up", |s| s.peers[0].liveness == "alive");
+    let before = rig.pair.status(0).node;
+    // The flood (10 MB on stdout, logged line by line) and
+    // a start that leaves a child holding its stdout: both starts finish.
+    wait_until("alpha runs the group", &rig.pair, || {
+        rig.running(0, "first") && rig.running(0, "second")
+    });
+    rig.pair.expect(0, "group 0: started", 1);
+    // Every line of it reached the log, tagged with the resource (10 MB in
+    // lines of 1000 digits plus a newline).
+    let flood_lines = rig
+        .pair
+        .lines(0, "0000000000 resource=\"first::a\" stream=\"stdout\"")
+        .len();
+    assert!(
+        flood_lines >= 10 * 1024 * 1024 / 1001,
+        "{flood_lines} flood lines"
+    );
+    let child = rig
+        .child_pid(0, "second", "daemonize")
+        .expect("the start left a child");
+    assert!(!process_gone(child), "the service's child keeps running");
+    // Throughout, bravo never lost alpha, and alpha's beat loop kept time.
+    let after = rig.pair.status(0).node;
+    let bravo = rig.pair.status(1);
+    assert_eq!(bravo.peers[0].liveness, "alive");
+    assert!(
+        rig.pair.lines(1, "node alpha is dead").is_empty(),
+        "{}",
+        rig.dump()
+    );
+    assert!(
+        rig.pair.lines(1, "late heartbeat").is_empty(),
+        "{}",
+        rig.dump()
+    );
+    assert!(
+        after.skipped_sends == before.skipped_sends,
+        "alpha skipped keepalive rounds during the flood: {before:?} -> {after:?}"
+    );
+    eprintln!(
+        "late sends during the flood: {} (worst {} µs)",
+        after.late_sends - before.late_sends,
+        after.worst_send_lateness_us
+    );
+    // SAFETY: killing the test's own leftover.
+    unsafe { libc::kill(child, libc::SIGKILL) };
+}
