@@ -36,7 +36,7 @@ const SEED_RESOURCES: [&str; 4] = [
 /// behaves as the control files `@CTL@/NODE.SCRIPT.<what>` say:
 /// `failstart`, `failstop` (exit 1), `hangstart`, `hangstop` (a child that
 /// lingers plus a wait for it: only a kill of the process group ends it;
-/// the child's pid goes to `<what>.pid`), `liestatus-running`,
+/// each call appends its child's pid to `<what>.pid`), `liestatus-running`,
 /// `liestatus-stopped`, `flood` (start writes 10 MB to stdout),
 /// `daemonize` (start leaves a child running with stdout open and exits).
 /// `@STATE@/SCRIPT.on` is the resource "running" on this node.
@@ -48,7 +48,7 @@ ctl='@CTL@/@NODE@'.$name
 on='@STATE@'/$name.on
 linger() {
     sleep 600 &
-    echo $! > "$ctl.$1.pid"
+    echo $! >> "$ctl.$1.pid"
     wait
 }
 case $action in
@@ -152,8 +152,34 @@ impl Rig {
 
     /// The pid a lingering child of `script` on node `i` wrote.
     fn child_pid(&self, i: usize, script: &str, what: &str) -> Option<i32> {
+        self.child_pids(i, script, what).pop()
+    }
+
+    /// Every pid the lingering children of `script` on node `i` wrote, one
+    /// per call.
+    fn child_pids(&self, i: usize, script: &str, what: &str) -> Vec<i32> {
         let path = self.ctl_file(i, script, &format!("{what}.pid"));
-        fs::read_to_string(path).ok()?.trim().parse().ok()
+        fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Whether this build's ha.cf knows the action timeout knobs; the
+    /// tests that need a timeout shorter than the 60 s default skip
+    /// (saying so) where it does not.
+    fn knows_timeout_knobs(&self) -> bool {
+        let dir = self.pair.nodes[0].dirs.config_dir.to_str().unwrap();
+        let (code, _, err) = self
+            .pair
+            .cli(&["check-config", "--dir", dir, "--node", "alpha"]);
+        if code != 0 && err.contains("resource_timeout") {
+            eprintln!("skipped: this build's ha.cf has no `resource_timeout`:\n{err}");
+            return false;
+        }
+        assert_eq!(code, 0, "check-config: {err}");
+        true
     }
 
     fn running(&self, i: usize, script: &str) -> bool {
@@ -620,4 +646,82 @@ fn a_flooding_script_and_a_lingering_child_never_stop_the_keepalives() {
     );
     // SAFETY: killing the test's own leftover.
     unsafe { libc::kill(child, libc::SIGKILL) };
+}
+
+/// Short action timeouts and retries: twinbeat's ha.cf extensions.
+const SHORT_TIMEOUTS: &str = "resource_timeout start 1\n\
+                              resource_timeout stop 1\n\
+                              stop_retries 2\n\
+                              stop_retry_interval 100ms\n";
+
+#[test]
+fn a_stop_hanging_past_its_timeout_is_killed_with_its_children_retried_and_leaves_the_node_unclean()
+{
+    let mut rig = Rig::with_hacf(TWO, &["first", "second"], SHORT_TIMEOUTS);
+    if !rig.knows_timeout_knobs() {
+        return;
+    }
+    rig.pair.start_both();
+    wait_until("alpha runs the group", &rig.pair, || {
+        rig.running(0, "first") && rig.running(0, "second")
+    });
+    rig.pair
+        .wait_status(1, "sees alpha active", |s| s.peers[0].status == "active");
+    rig.control(0, "second", "hangstop");
+    rig.pair.signal(0, libc::SIGTERM);
+    rig.pair.expect(0, "node unclean, claiming nothing", 1);
+    // One stop and two retries, each killed at the timeout with the child
+    // it left waiting: nothing of the three attempts survives.
+    let tries = rig
+        .calls_of(0)
+        .iter()
+        .filter(|c| *c == "second b stop")
+        .count();
+    assert_eq!(tries, 3, "{}", rig.dump());
+    rig.pair.expect(0, "stop was still running after 1s", 3);
+    let children = rig.child_pids(0, "second", "hangstop");
+    assert_eq!(children.len(), 3, "{}", rig.dump());
+    wait_until("every lingering child is gone", &rig.pair, || {
+        children.iter().all(|&pid| process_gone(pid))
+    });
+    assert!(rig.running(0, "second") && rig.running(0, "first"));
+    rig.pair.expect(0, "release finished UNCLEAN", 1);
+    never(
+        &rig,
+        "bravo started the group while it may still run on alpha",
+        Duration::from_millis(10 * common::DEADTIME_US / 1000),
+        || !rig.calls_of(1).is_empty(),
+    );
+    rig.pair
+        .expect(1, "group 0: NOT taking it: a stop failed on the peer", 1);
+}
+
+#[test]
+fn a_start_hanging_past_its_timeout_is_killed_with_its_child_and_the_group_moves() {
+    let mut rig = Rig::with_hacf(TWO, &["first", "second"], SHORT_TIMEOUTS);
+    if !rig.knows_timeout_knobs() {
+        return;
+    }
+    rig.control(0, "first", "hangstart");
+    rig.pair.start_both();
+    rig.pair.expect(0, "start was still running after 1s", 1);
+    let child = rig
+        .child_pid(0, "first", "hangstart")
+        .expect("the hanging start left a child");
+    wait_until(
+        "the start's child is killed with its group",
+        &rig.pair,
+        || process_gone(child),
+    );
+    // The failed start is rolled back and bravo takes the group.
+    wait_until("bravo runs the group", &rig.pair, || {
+        rig.running(1, "first") && rig.running(1, "second")
+    });
+    let mut want = vec!["first a status".to_string(), "first a start".to_string()];
+    want.extend(released(&TWO_RESOURCES));
+    assert_eq!(rig.calls_of(0), want, "{}", rig.dump());
+    // The hung script never touched the keepalives.
+    assert!(rig.pair.lines(1, "node alpha is dead").is_empty());
+    assert!(rig.pair.lines(1, "late heartbeat").is_empty());
+    assert_eq!(rig.pair.status(1).peers[0].liveness, "alive");
 }
