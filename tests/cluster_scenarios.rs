@@ -545,3 +545,31 @@ fn a_message_for_an_earlier_run_of_this_node_is_ignored() {
     assert!(c.poll_action().is_none());
     assert_eq!(c.state().declined, GroupMask::EMPTY);
 }
+
+#[test]
+fn a_group_stuck_on_an_unclean_peer_is_not_taken_when_that_peer_dies() {
+    let mut p = Pair::new(groups(N), AutoFailback::On, 23);
+    p.nodes[0].fail_stop.insert(0);
+    p.boot(0);
+    p.boot(1);
+    p.run_for(100 * MS);
+    // alpha's stop of group 0 fails during its standby: unclean, group 0
+    // stuck there, the other groups handed over.
+    p.with(0, |c, t| c.standby(t, Scope::All)).expect("standby");
+    p.run_for(100 * MS);
+    assert!(p.cl(0).is_unclean());
+    assert_eq!(p.holders(0), [0]);
+    // alpha's daemon goes (its stuck resource may well still run): bravo
+    // takes none of what alpha held while unclean, and says why.
+    p.kill(0);
+    p.run_for(200 * MS);
+    assert!(
+        !p.nodes[1].claimed.contains(0),
+        "bravo started a group that may still run on the unclean alpha"
+    );
+    assert!(whys(&p, 1).contains(&Why::PeerUncleanHeld { group: 0 }));
+    // The operator clears it on bravo: now it is taken.
+    p.with(1, |c, t| c.clear_unclean(t));
+    p.run_for(20 * MS);
+    assert!(p.nodes[1].claimed.contains(0));
+}

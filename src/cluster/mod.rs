@@ -35,7 +35,11 @@
 //! stable. With `legacy`, the home node sends a Request for its groups at
 //! comm-up instead; with `off`, groups stay. A dead peer (or one that never
 //! appeared, or that left) makes us take every group, whatever the ping
-//! reach and standby say; only `unclean` stops us.
+//! reach and standby say; only `unclean` stops us — ours, or the peer's: a
+//! group the peer held while it said it was unclean (a stop failed there)
+//! may still run there after it died or left, so it is not taken
+//! ([`Why::PeerUncleanHeld`]) until the peer, back, says it no longer holds
+//! it, or an operator clears the unclean mark on this node.
 //!
 //! # Split-brain rule
 //!
@@ -166,6 +170,13 @@ pub struct Cluster {
     ping_reach: Option<u16>,
     peer: PeerTrack,
     conflicts: GroupMask,
+    /// Groups the peer held while it said it was unclean: a stop failed
+    /// there, so they may still run there whatever becomes of the peer
+    /// (dead, left). Never taken over until the peer says otherwise or an
+    /// operator clears it here.
+    peer_unclean_held: GroupMask,
+    /// Of those, the ones already logged as not taken.
+    unclean_held_reported: GroupMask,
     outbox: Outbox,
     last_state: NodeState,
     actions: VecDeque<Action>,
@@ -207,6 +218,8 @@ impl Cluster {
                 mismatch_reported: false,
             },
             conflicts: GroupMask::EMPTY,
+            peer_unclean_held: GroupMask::EMPTY,
+            unclean_held_reported: GroupMask::EMPTY,
             outbox,
             last_state: NodeState::default(),
             actions: VecDeque::with_capacity(2 * n + 8),
@@ -383,6 +396,12 @@ impl Cluster {
             *m = m.and(all);
         }
         self.peer.state = Some(state);
+        self.peer_unclean_held = if state.unclean {
+            state.held
+        } else {
+            GroupMask::EMPTY
+        };
+        self.unclean_held_reported = self.unclean_held_reported.and(self.peer_unclean_held);
         let groups = msg.groups.and(all);
         match msg.kind {
             Kind::Request => {
@@ -519,6 +538,9 @@ impl Cluster {
         }
         self.unclean = false;
         self.failed = GroupMask::EMPTY;
+        // The operator vouches for the peer's stuck groups too.
+        self.peer_unclean_held = GroupMask::EMPTY;
+        self.unclean_held_reported = GroupMask::EMPTY;
         self.log(now, Why::UncleanCleared);
         self.reconcile(now);
     }
@@ -785,6 +807,13 @@ impl Cluster {
         }
         for i in 0..self.local.len() {
             if self.local.get(i) != Some(&Local::Stopped) || self.failed.contains(i) {
+                continue;
+            }
+            if self.peer_unclean_held.contains(i) {
+                if !self.unclean_held_reported.contains(i) {
+                    self.unclean_held_reported.insert(i);
+                    self.log(now, Why::PeerUncleanHeld { group: i });
+                }
                 continue;
             }
             let why = match self.peer.life {

@@ -147,6 +147,11 @@ pub enum Why {
     StopFailed {
         group: usize,
     },
+    /// Not taken although the peer is gone: it held the group while
+    /// unclean, so the group may still run there.
+    PeerUncleanHeld {
+        group: usize,
+    },
     UncleanCleared,
     /// A restarted takeover process was told the node is unclean.
     UncleanRestored,
@@ -271,6 +276,10 @@ impl fmt::Display for Why {
             Why::StopFailed { group } => write!(
                 f,
                 "group {group}: stop failed and it still runs: node unclean, claiming nothing until an operator clears it"
+            ),
+            Why::PeerUncleanHeld { group } => write!(
+                f,
+                "group {group}: NOT taking it: a stop failed on the peer (unclean) and it may still run there; clear the unclean mark here once it is gone there"
             ),
             Why::UncleanCleared => write!(f, "operator cleared the unclean mark"),
             Why::UncleanRestored => write!(

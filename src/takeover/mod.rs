@@ -347,7 +347,14 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
                 .as_ref()
                 .is_none_or(|m| m.shutdown_complete() || (orphaned && m.released()));
             if done && since.elapsed() >= LINGER {
-                tracing::info!("release complete: no resource group runs here");
+                if manager.as_ref().is_some_and(|m| m.cluster().is_unclean()) {
+                    tracing::error!(
+                        "release finished UNCLEAN: a resource that would not stop may still run \
+                         here; the peer will not take its group until an operator clears it"
+                    );
+                } else {
+                    tracing::info!("release complete: no resource group runs here");
+                }
                 return Ok(());
             }
             if since.elapsed() > crate::engine::daemon::RELEASE_LIMIT {
