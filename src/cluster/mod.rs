@@ -24,7 +24,10 @@
 //! # Designation
 //!
 //! A node is a *candidate* for a group when it is eligible by ping reach
-//! (it does not reach fewer ping nodes than its peer last reported), is not
+//! (it does not reach fewer ping nodes than its peer last reported; with
+//! ping nodes configured, a reach not yet measured ranks below any measured
+//! one, so a node that just started cannot claim a group before it knows
+//! it reaches the ping nodes — it only stops no group for that), is not
 //! unclean, did not fail to start the group and is not leaving. Of two
 //! candidates, one that does not decline the group (standby) is designated,
 //! else the group's home node; of one candidate, that one. A free group (held by neither)
@@ -745,7 +748,7 @@ impl Cluster {
 
     fn my_able(&self, group: usize) -> bool {
         self.phase == Phase::Running
-            && self.ping_worse().is_none()
+            && !self.ping_below_peer()
             && !self.unclean
             && !self.failed.contains(group)
     }
@@ -759,10 +762,8 @@ impl Cluster {
         let Some(s) = self.peer.state else {
             return false;
         };
-        let peer_worse = match (self.cfg.pings_configured, s.ping_reach, self.ping_reach) {
-            (true, Some(theirs), Some(ours)) => theirs < ours,
-            _ => false,
-        };
+        // Option's order puts an unmeasured reach (None) below any measured.
+        let peer_worse = self.cfg.pings_configured && s.ping_reach < self.ping_reach;
         self.peer.life == Life::Alive
             && !self.peer.leaving_status
             && !s.leaving
@@ -780,6 +781,13 @@ impl Cluster {
             }
             _ => None,
         }
+    }
+
+    /// The peer, alive, reaches more ping nodes than we do, or has measured
+    /// its reach while we have not yet.
+    fn ping_below_peer(&self) -> bool {
+        let theirs = self.peer.state.and_then(|s| s.ping_reach);
+        self.cfg.pings_configured && self.peer.life == Life::Alive && self.ping_reach < theirs
     }
 
     // ----- helpers ------------------------------------------------------
