@@ -218,8 +218,10 @@ impl<B: Backend> BeatLoop<B> {
         // up the thread (pinning, mlockall) is not a late keepalive.
         self.core.next_send = self.core.next_send.max(monotonic_ns());
         while !controls.stop.load(Ordering::Relaxed) {
-            self.turn(sink)?;
+            // Reach first: a takeover process should know it before it
+            // hears from the peer in the same turn.
             self.forward_reach(controls, sink);
+            self.turn(sink)?;
             self.serve_controls(controls, sink.dropped());
         }
         Ok(())
