@@ -286,12 +286,17 @@ impl Site {
         fs::read_to_string(self.bases[i].join("stamp.starts")).map_or(0, |s| s.lines().count())
     }
 
+    /// The daemon's status, `None` while its socket is not up yet.
+    fn try_status(&self, i: usize) -> Option<twinbeat::engine::status::Snapshot> {
+        twinbeat::control::client::Client::connect(self.pair.run_dir(i))
+            .and_then(|mut c| c.status())
+            .ok()
+    }
+
     fn ping_status(&self, i: usize) -> String {
-        let s = self.pair.status(i);
-        s.ping
-            .nodes
-            .first()
-            .map_or_else(String::new, |n| n.status.clone())
+        self.try_status(i)
+            .and_then(|s| s.ping.nodes.first().map(|n| n.status.clone()))
+            .unwrap_or_default()
     }
 
     fn cl_status(&self, i: usize, args: &[&str]) -> (i32, String) {
@@ -380,13 +385,17 @@ fn a_node_that_loses_the_ping_node_gives_its_group_up_and_gets_it_back_when_reac
         return;
     }
     let mut s = site("pr", "alpha");
+    // Alpha first, bravo once alpha holds the group: a loaded machine that
+    // starts alpha later than bravo's initdead is another test's matter.
     start(&mut s, ALPHA);
-    start(&mut s, BRAVO);
     wait_until("alpha holding its group", &s.pair, || s.running(ALPHA));
+    start(&mut s, BRAVO);
     wait_until("both seeing the ping node", &s.pair, || {
         s.ping_status(ALPHA) == "ping" && s.ping_status(BRAVO) == "ping"
     });
-    assert!(!s.running(BRAVO));
+    wait_until("alpha alone holding the group", &s.pair, || {
+        s.running(ALPHA) && !s.running(BRAVO)
+    });
     let ping = s.pair.status(ALPHA).ping;
     assert!(ping.nodes[0].rtt_us.is_some() && ping.reached == Some(1));
     let (code, out) = s.cl_status(ALPHA, &["listnodes", "-p"]);
@@ -436,9 +445,14 @@ fn a_node_that_cannot_reach_the_ping_node_never_takes_the_group_though_alive() {
     // startup, not by failback — while alpha, better connected, runs it.
     let mut s = site("pm", "bravo");
     let block = Blocked::icmp_to_pingnode(&s.ns[BRAVO].0);
+    // Alpha alone takes everything after initdead; then bravo comes.
     start(&mut s, ALPHA);
-    start(&mut s, BRAVO);
     wait_until("alpha holding bravo's group", &s.pair, || s.running(ALPHA));
+    start(&mut s, BRAVO);
+    wait_until("bravo hearing alpha", &s.pair, || {
+        s.try_status(BRAVO)
+            .is_some_and(|st| st.peers.first().is_some_and(|p| p.liveness == "alive"))
+    });
     wait_until("bravo judging the ping node dead", &s.pair, || {
         s.ping_status(BRAVO) == "dead"
     });

@@ -548,15 +548,16 @@ fn run(
                 configured,
             });
         }
+        // The view first: whoever has a report sees a status at least as new.
+        if let Ok(mut v) = view.lock() {
+            // Replies change RTT and last-reply times every round.
+            *v = ReachView::of(&tracker, method);
+        }
         if let Some(r) = unsent {
             match reports.try_send(r) {
                 Ok(()) | Err(TrySendError::Disconnected(_)) => unsent = None,
                 Err(TrySendError::Full(_)) => {} // the beat thread is behind: next round
             }
-        }
-        if let Ok(mut v) = view.lock() {
-            // Replies change RTT and last-reply times every round.
-            *v = ReachView::of(&tracker, method);
         }
         let wait = tracker
             .next_deadline()
