@@ -13,6 +13,7 @@
 //! - [`engine`]: the only place with I/O: links and the io_uring / poll
 //!   backends the beat loop runs on.
 //! - [`takeover`]: the separate process that consumes detector events.
+//! - [`reach`]: ping nodes and ping groups: probes and reachability.
 //! - [`ipaddr`]: the built-in IPaddr: a virtual IP added and removed over
 //!   netlink, announced by gratuitous ARP.
 //! - [`demo`], [`pty`], [`host`]: the embedded demo pair, a pty serial cable,
@@ -27,6 +28,7 @@ pub mod engine;
 pub mod host;
 pub mod ipaddr;
 pub mod pty;
+pub mod reach;
 pub mod resources;
 pub mod ring;
 pub mod state;

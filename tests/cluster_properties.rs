@@ -174,6 +174,12 @@ proptest! {
                 p.boot(i);
                 *r = None;
             }
+            // A node measures its reach within deadping (the prober's
+            // tracker guarantees it); until then it claims nothing.
+            if r.is_none() {
+                p.with(i, |c, t| c.set_ping_reach(t, 1));
+                *r = Some(1);
+            }
         }
         run(&mut p, &mut m, 400 * MS)?;
         for g in 0..N {

@@ -319,6 +319,54 @@ fn worse_connected_node_takes_nothing_at_startup() {
 }
 
 #[test]
+fn a_node_whose_reach_is_not_measured_yet_claims_nothing_and_is_handed_nothing() {
+    // Bravo cannot reach the ping node: its reach stays unknown until its
+    // deadping passes, while alpha's is measured at once. Bravo must not
+    // take even its own home groups in that window (it would hand them
+    // back a moment later); alpha leaves them to their home for now.
+    let mut p = with_pings(Pair::new(groups(N), AutoFailback::On, 19));
+    p.boot(0);
+    p.with(0, |c, t| c.set_ping_reach(t, 1));
+    p.boot(1);
+    p.run_for(100 * MS);
+    assert!(
+        p.started(1).is_empty(),
+        "bravo, unmeasured, started nothing"
+    );
+    for g in 0..N {
+        let expect: &[usize] = if home_of(g) == 0 { &[0] } else { &[] };
+        assert_eq!(p.holders(g), expect, "group {g}");
+    }
+    p.with(1, |c, t| c.set_ping_reach(t, 0));
+    p.run_for(100 * MS);
+    assert!(all_on(&p, 0), "bravo worse connected: alpha runs all");
+    assert!(p.started(1).is_empty(), "bravo still started nothing");
+    p.with(1, |c, t| c.set_ping_reach(t, 1));
+    p.run_for(100 * MS);
+    for g in 0..N {
+        assert_eq!(p.holders(g), [home_of(g)], "equal reach: failback home");
+    }
+}
+
+#[test]
+fn nothing_is_failed_back_to_a_peer_whose_reach_is_not_measured_yet() {
+    let mut p = with_pings(Pair::new(groups(N), AutoFailback::On, 20));
+    p.boot(0);
+    p.with(0, |c, t| c.set_ping_reach(t, 1));
+    p.run_for(200 * MS);
+    assert!(all_on(&p, 0), "alone after initdead: alpha runs all");
+    p.boot(1);
+    p.run_for(200 * MS);
+    assert!(all_on(&p, 0), "no failback into an unmeasured node");
+    assert!(p.stopped(0).is_empty());
+    p.with(1, |c, t| c.set_ping_reach(t, 1));
+    p.run_for(100 * MS);
+    for g in 0..N {
+        assert_eq!(p.holders(g), [home_of(g)]);
+    }
+}
+
+#[test]
 fn split_brain_both_take_everything_then_home_node_keeps_each_group() {
     let mut p = settled_pair(AutoFailback::Off, 18);
     p.partition(true);

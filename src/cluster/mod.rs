@@ -27,7 +27,13 @@
 //! (it does not reach fewer ping nodes than its peer last reported), is not
 //! unclean, did not fail to start the group and is not leaving. Of two
 //! candidates, one that does not decline the group (standby) is designated,
-//! else the group's home node; of one candidate, that one. A free group (held by neither)
+//! else the group's home node; of one candidate, that one. With ping nodes
+//! configured, a node whose own reach is not measured yet claims no group
+//! while its peer is up, and no group is handed to a peer whose reach is
+//! not measured yet: the prober measures within `deadping`, and acting
+//! before would let a node that cannot reach the ping nodes claim a group
+//! and give it back a moment later (or fail a group back into a gap). A
+//! free group (held by neither)
 //! is started only by its designated node. A held group is given up
 //! (stopped, the new state announced, the peer then starts it) when the peer
 //! is a candidate and we are not eligible by ping, or we decline it, or
@@ -773,7 +779,10 @@ impl Cluster {
             return;
         }
         for i in 0..self.local.len() {
-            if self.local.get(i) != Some(&Local::Running) || !self.peer_able(i) {
+            if self.local.get(i) != Some(&Local::Running)
+                || !self.peer_able(i)
+                || self.peer_unmeasured()
+            {
                 continue;
             }
             // Ping reach outranks standby: the better-connected peer takes
@@ -863,7 +872,7 @@ impl Cluster {
 
     fn my_able(&self, group: usize) -> bool {
         self.phase == Phase::Running
-            && self.ping_worse().is_none()
+            && !self.ping_below_peer()
             && !self.unclean
             && !self.failed.contains(group)
     }
@@ -898,6 +907,17 @@ impl Cluster {
             }
             _ => None,
         }
+    }
+
+    /// We must not claim a group from a live peer: it reaches more ping
+    /// nodes, or we have not measured our reach yet.
+    fn ping_below_peer(&self) -> bool {
+        self.ping_worse().is_some() || (self.cfg.pings_configured && self.ping_reach.is_none())
+    }
+
+    /// The peer's reach is not measured yet: nothing is handed to it.
+    fn peer_unmeasured(&self) -> bool {
+        self.cfg.pings_configured && self.peer.state.is_some_and(|s| s.ping_reach.is_none())
     }
 
     // ----- helpers ------------------------------------------------------

@@ -13,8 +13,11 @@
 //! `nodetype`, `hbparameter`; they fail with exit 11 and say so.
 //!
 //! Where the snapshot decides what Heartbeat's API decided:
-//! - The nodes are this node and its peers, sorted by name. Ping nodes are
-//!   not in the snapshot, so `listnodes -p` lists none.
+//! - The nodes are this node and its peers, sorted by name, then the ping
+//!   nodes in ha.cf order: a `ping` node is named by its address, a
+//!   `ping_group` by its name (as Heartbeat named them). A ping node's
+//!   status is `ping` while it answers, `dead` after `deadping` of silence,
+//!   `init` before it was judged.
 //! - A link's name is what Heartbeat's `listhblinks` printed: the device for
 //!   `ucast`/`bcast`/`mcast` (the peer address for a ucast without one), the
 //!   tty path for `serial`. Its status (`up` / `dead`) is the link's, the
@@ -94,7 +97,7 @@ const NOT_PROVIDED: &[(&str, &str)] = &[
     ("nodesite", "twinbeat nodes have no site"),
     (
         "nodetype",
-        "every twinbeat node is \"normal\"; ping nodes are not reported",
+        "nodes are \"normal\", ping nodes and groups \"ping\"",
     ),
     ("hbparameter", "use `twinbeat status --json`"),
 ];
@@ -111,7 +114,8 @@ Sub-commands:
       The cluster's nodes, one a line; -p ping nodes only, -n normal nodes
       only, -v with each node's status and links.
   nodestatus <node-name> [-m]
-      init, up, active or dead; exit 0 for up and active.
+      init, up, active or dead (ping or dead for a ping node); exit 0 for
+      up, active and ping.
   listhblinks <node-name> [-v] [-m]
       The node's heartbeat links (device or tty path); -v with their status.
   hblinkstatus <node-name> <link-name> [-m]
@@ -209,10 +213,19 @@ where
     match sub {
         Sub::HbStatus => out,
         Sub::ListNodes => {
-            // Both filters together mean no filter, as in Heartbeat. The
-            // snapshot holds no ping nodes, so -p alone lists nothing.
+            // Both filters together mean no filter, as in Heartbeat.
             let list_normal = parsed.has('n') || !parsed.has('p');
+            let list_ping = parsed.has('p') || !parsed.has('n');
             list_nodes(&snapshot, list_normal, parsed.has('v'), human, &mut out);
+            if list_ping {
+                for (name, status) in ping_nodes(&snapshot) {
+                    if parsed.has('v') {
+                        let _ = writeln!(out.stdout, "\n{name}\t{status}\t(nodetype: ping)");
+                    } else {
+                        let _ = writeln!(out.stdout, "{name}");
+                    }
+                }
+            }
             out
         }
         Sub::NodeStatus => nodestatus(&snapshot, &parsed, out),
@@ -314,6 +327,16 @@ fn nodes(snapshot: &Snapshot) -> Vec<(&str, &str)> {
     nodes
 }
 
+/// Ping nodes and groups with their status words, in ha.cf order.
+fn ping_nodes(snapshot: &Snapshot) -> Vec<(&str, &str)> {
+    snapshot
+        .ping
+        .nodes
+        .iter()
+        .map(|p| (p.name.as_str(), p.status.as_str()))
+        .collect()
+}
+
 /// Heartbeat lowercases node names, so a lookup ignores case.
 fn find_node<'a>(snapshot: &'a Snapshot, name: &str) -> Option<(&'a str, &'a str)> {
     nodes(snapshot)
@@ -349,7 +372,12 @@ fn nodestatus(snapshot: &Snapshot, parsed: &Parsed, mut out: ClOutput) -> ClOutp
         out.stderr.push_str("Not enough parameters.\n");
         return out.with_exit(EXIT_PARAMETER_ERROR);
     };
-    let Some((_, status)) = find_node(snapshot, name) else {
+    let ping = || {
+        ping_nodes(snapshot)
+            .into_iter()
+            .find(|(node, _)| node.eq_ignore_ascii_case(name))
+    };
+    let Some((_, status)) = find_node(snapshot, name).or_else(ping) else {
         out.stderr
             .push_str("Error. May be due to incorrect node name\n");
         return out.with_exit(EXIT_PARAMETER_ERROR);

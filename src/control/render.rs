@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::status::{LinkSnapshot, Percentiles, Snapshot};
+use crate::engine::status::{LinkSnapshot, Percentiles, PingStatus, Snapshot};
 
 /// Renders the whole status: this node, its peers, its links, the io backend.
 pub fn render_status(snapshot: &Snapshot) -> String {
@@ -17,7 +17,46 @@ pub fn render_status(snapshot: &Snapshot) -> String {
     render_peers(&mut out, snapshot);
     out.push('\n');
     render_links(&mut out, &snapshot.links);
+    if !snapshot.ping.method.is_empty() {
+        out.push('\n');
+        render_pings(&mut out, &snapshot.ping);
+    }
     out
+}
+
+fn render_pings(out: &mut String, ping: &PingStatus) {
+    let reached = ping
+        .reached
+        .map_or_else(|| "not known yet".to_owned(), |n| n.to_string());
+    let _ = writeln!(
+        out,
+        "Ping nodes: {reached} of {} reachable; {}, a probe every {}, dead after {} silent",
+        ping.nodes.len(),
+        ping.method,
+        micros_u64(ping.interval_us),
+        micros_u64(ping.deadping_us),
+    );
+    let rows: Vec<Vec<String>> = ping
+        .nodes
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                if p.group { "group" } else { "node" }.to_owned(),
+                p.status.clone(),
+                ago(p.last_reply_us_ago),
+                p.rtt_us
+                    .map_or_else(|| "-".to_owned(), |r| format!("{r:.1} µs")),
+                p.members.join(" "),
+            ]
+        })
+        .collect();
+    table(
+        out,
+        Some(&["NAME", "KIND", "STATUS", "LAST REPLY", "RTT", "MEMBERS"]),
+        &rows,
+        &[],
+    );
 }
 
 fn render_node(out: &mut String, snapshot: &Snapshot) {

@@ -25,6 +25,7 @@ use crate::engine::plan::BeatPlan;
 use crate::engine::status::{
     IoSnapshot, LinkSnapshot, NodeSnapshot, PeerSnapshot, Percentiles, Snapshot,
 };
+use crate::reach::ReachReport;
 use crate::ring::{Next, Reader};
 use crate::time::{Nanos, monotonic_ns};
 use crate::wire::frame::MAX_FRAME_LEN;
@@ -46,6 +47,8 @@ pub trait EventSink {
     }
     /// A resource-protocol message from the peer, once per frame counter.
     fn publish_message(&mut self, _message: Received<'_>) {}
+    /// The ping reach, from the prober.
+    fn publish_reach(&mut self, _report: &ReachReport) {}
 }
 
 impl EventSink for Vec<Event> {
@@ -65,6 +68,9 @@ pub struct Controls {
     pub snapshots: Receiver<SnapshotRequest>,
     /// New keys after a SIGHUP re-read of authkeys.
     pub keys: Receiver<KeyRing>,
+    /// The ping reach from the prober thread (never sends without ping
+    /// nodes in ha.cf).
+    pub reach: Receiver<ReachReport>,
 }
 
 /// Facts for status output that the loop does not use itself.
@@ -111,6 +117,10 @@ struct Core {
     outbox: Option<Reader<OutboxRecord>>,
     /// Once the takeover process announces our state, it owns it.
     state_from_takeover: bool,
+    /// The last ping reach, repeated to a restarted takeover process (its
+    /// cluster starts without one).
+    last_reach: Option<ReachReport>,
+    takeover_restarted: bool,
     /// Highest frame counter whose message was handed on: a message arrives
     /// once per link and goes to the takeover process once.
     last_forwarded: u64,
@@ -179,6 +189,8 @@ impl<B: Backend> BeatLoop<B> {
                 peer_dead_at: None,
                 outbox: None,
                 state_from_takeover: false,
+                last_reach: None,
+                takeover_restarted: false,
                 last_forwarded: 0,
                 frame_buf: [0; MAX_FRAME_LEN],
                 serial_buf: [0; max_framed_len(MAX_FRAME_LEN)],
@@ -206,6 +218,9 @@ impl<B: Backend> BeatLoop<B> {
         // up the thread (pinning, mlockall) is not a late keepalive.
         self.core.next_send = self.core.next_send.max(monotonic_ns());
         while !controls.stop.load(Ordering::Relaxed) {
+            // Reach first: a takeover process should know it before it
+            // hears from the peer in the same turn.
+            self.forward_reach(controls, sink);
             self.turn(sink)?;
             self.serve_controls(controls, sink.dropped());
         }
@@ -231,6 +246,28 @@ impl<B: Backend> BeatLoop<B> {
         }
         sink.flush();
         Ok(())
+    }
+
+    /// Puts ping reach changes on the event ring, and the current reach
+    /// again for a takeover process that (re)attached. A try_recv of a
+    /// small Copy value: no allocation, no wait.
+    fn forward_reach(&mut self, controls: &Controls, sink: &mut impl EventSink) {
+        let mut any = false;
+        while let Ok(report) = controls.reach.try_recv() {
+            self.core.last_reach = Some(report);
+            sink.publish_reach(&report);
+            any = true;
+        }
+        if std::mem::take(&mut self.core.takeover_restarted)
+            && !any
+            && let Some(report) = self.core.last_reach
+        {
+            sink.publish_reach(&report);
+            any = true;
+        }
+        if any {
+            sink.flush();
+        }
     }
 
     fn serve_controls(&mut self, controls: &Controls, ring_overflows: u64) {
@@ -411,7 +448,11 @@ impl Core {
                 Ok(Next::Empty) => return,
                 // A (re)started takeover process, or requests it dropped:
                 // it retransmits what matters; keep reading.
-                Ok(Next::Restarted { .. } | Next::Missed(_)) => continue,
+                Ok(Next::Restarted { .. }) => {
+                    self.takeover_restarted = true;
+                    continue;
+                }
+                Ok(Next::Missed(_)) => continue,
                 Err(_) => {
                     outbox.resync();
                     return;
@@ -626,6 +667,7 @@ impl Core {
                 link_errors: io.link_errors,
             },
             ring_overflows: 0,
+            ping: Default::default(),
         }
     }
 }

@@ -16,8 +16,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam::channel;
@@ -30,6 +30,7 @@ use crate::engine::events::{BeatRecord, Received};
 use crate::engine::io::{BackendKind, open_backend};
 use crate::engine::links::{LinkSetup, open_links};
 use crate::engine::plan::{BeatPlan, local_addresses};
+use crate::reach::{Method, ProberSetup, ReachReport, ReachView, Target, spawn_prober};
 use crate::ring::{Backing, Ring, RingFds, Writer, clear_cloexec};
 use crate::state::GenerationStore;
 use crate::time::monotonic_ns;
@@ -168,6 +169,11 @@ impl EventSink for RingSink {
         }
     }
 
+    fn publish_reach(&mut self, report: &crate::reach::ReachReport) {
+        self.writer.push(&BeatRecord::reach(report));
+        self.pending = true;
+    }
+
     fn flush(&mut self) {
         if std::mem::take(&mut self.pending) {
             self.writer.notify();
@@ -186,6 +192,7 @@ fn control_handler(
     snapshots: channel::Sender<SnapshotRequest>,
     run_dir: PathBuf,
     agent: bool,
+    reach: Arc<Mutex<ReachView>>,
 ) -> impl FnMut(Request) -> Response {
     move |req| match req {
         Request::Status => {
@@ -196,7 +203,14 @@ fn control_handler(
                 };
             }
             match answer.recv_timeout(Duration::from_secs(2)) {
-                Ok(snap) => Response::Status(snap),
+                Ok(mut snap) => {
+                    // The prober's view, read here so the beat thread
+                    // never takes its lock.
+                    if let Ok(view) = reach.lock() {
+                        snap.ping = view.status(monotonic_ns());
+                    }
+                    Response::Status(snap)
+                }
                 Err(_) => Response::Error {
                     message: "the beat thread did not answer within 2 s".into(),
                 },
@@ -482,17 +496,20 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let stop = Arc::new(AtomicBool::new(false));
     let (snap_tx, snap_rx) = channel::bounded::<SnapshotRequest>(4);
     let (keys_tx, keys_rx) = channel::bounded::<KeyRing>(1);
+    let (reach_tx, reach_rx) = channel::bounded::<ReachReport>(16);
     let controls = Controls {
         stop: stop.clone(),
         snapshots: snap_rx,
         keys: keys_rx,
+        reach: reach_rx,
     };
+    let reach_view = Arc::new(Mutex::new(ReachView::default()));
     let control_stop = stop.clone();
-    let control_thread = std::thread::Builder::new().name("control".into()).spawn({
-        let run_dir = run_dir.clone();
-        let agent = !opts.no_agent;
-        move || control.serve(control_handler(snap_tx, run_dir, agent), control_stop)
-    })?;
+    let handler = control_handler(snap_tx, run_dir.clone(), !opts.no_agent, reach_view.clone());
+    let control_thread = std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || control.serve(handler, control_stop))?;
+    let prober = start_prober(&cfg, reach_tx, reach_view, &stop)?;
 
     tracing::info!(
         node = %plan.node_name,
@@ -557,6 +574,9 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     if let Some(Ok(h)) = agent {
         let _ = h.join();
     }
+    if let Some(h) = prober {
+        let _ = h.join();
+    }
     match control_thread.join() {
         Ok(Err(e)) => tracing::warn!("control socket: {e}"),
         Err(_) => tracing::error!("the control thread panicked"),
@@ -565,6 +585,28 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     result.map_err(|e| DaemonError::Beat(e.to_string()))?;
     tracing::info!("twinbeat stopped");
     Ok(())
+}
+
+/// The prober thread, when ha.cf names ping nodes or ping groups.
+fn start_prober(
+    cfg: &Config,
+    reports: channel::Sender<ReachReport>,
+    view: Arc<Mutex<ReachView>>,
+    stop: &Arc<AtomicBool>,
+) -> io::Result<Option<std::thread::JoinHandle<()>>> {
+    let targets: Vec<Target> = crate::reach::ReachConfig::targets_of(&cfg.hacf);
+    if targets.is_empty() {
+        return Ok(None);
+    }
+    let preferred = std::env::var(crate::reach::prober::ENV_PING_METHOD)
+        .ok()
+        .and_then(|m| Method::parse(&m));
+    let setup = ProberSetup {
+        targets,
+        deadping: u64::try_from(cfg.hacf.deadping.value.as_nanos()).unwrap_or(u64::MAX),
+        preferred,
+    };
+    spawn_prober(setup, reports, view, stop.clone()).map(Some)
 }
 
 fn reload(cfg: &Config, opts: &RunOptions, keys_tx: &channel::Sender<KeyRing>) {

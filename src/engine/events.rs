@@ -7,6 +7,7 @@
 //! decodes to `None`: the consumer never trusts shared memory blindly.
 
 use crate::detector::{Event, LinkId, PeerId, PeerStatus};
+use crate::reach::ReachReport;
 use crate::ring::{EventRecord, Pod};
 use crate::time::Nanos;
 
@@ -19,6 +20,9 @@ pub const KIND_PEER_RESTARTED: u16 = 6;
 pub const KIND_PEER_STATUS: u16 = 7;
 /// A resource-protocol message from the peer (frame types 2..15).
 pub const KIND_MESSAGE: u16 = 8;
+/// The ping reach changed (or is repeated for a restarted takeover
+/// process): `value` = reached | configured << 16, `at` = when judged.
+pub const KIND_PING_REACH: u16 = 9;
 
 /// Bytes of a peer message a ring record carries inline; the resource
 /// protocol keeps its messages within this.
@@ -55,6 +59,8 @@ pub enum Received<'a> {
         counter: u64,
         payload: &'a [u8],
     },
+    /// How many ping nodes this node reaches.
+    Reach(ReachReport),
 }
 
 impl BeatRecord {
@@ -95,8 +101,37 @@ impl BeatRecord {
         })
     }
 
+    pub fn reach(r: &ReachReport) -> Self {
+        Self {
+            head: EventRecord {
+                at: r.at,
+                value: u64::from(r.reached) | (u64::from(r.configured) << 16),
+                kind: KIND_PING_REACH,
+                node: 0,
+                link: NO_LINK,
+                flags: 0,
+            },
+            len: 0,
+            msg_type: 0,
+            _pad: [0; 5],
+            payload: [0; MESSAGE_CAPACITY],
+        }
+    }
+
     /// Decodes the record; `None` for anything malformed or unknown.
     pub fn decode(&self) -> Option<Received<'_>> {
+        if self.head.kind == KIND_PING_REACH {
+            let reached = u16::try_from(self.head.value & 0xffff).ok()?;
+            let configured = u16::try_from(self.head.value >> 16).ok()?;
+            if reached > configured {
+                return None;
+            }
+            return Some(Received::Reach(ReachReport {
+                at: self.head.at,
+                reached,
+                configured,
+            }));
+        }
         if self.head.kind != KIND_MESSAGE {
             return from_record(&self.head).map(Received::Event);
         }
@@ -292,6 +327,21 @@ mod tests {
         let mut bad = r;
         bad.len = u16::MAX;
         assert_eq!(bad.decode(), None);
+    }
+
+    #[test]
+    fn reach_round_trips_and_a_count_above_the_configured_is_refused() {
+        let r = ReachReport {
+            at: 42,
+            reached: 2,
+            configured: 3,
+        };
+        assert_eq!(BeatRecord::reach(&r).decode(), Some(Received::Reach(r)));
+        let mut bad = BeatRecord::reach(&r);
+        bad.head.value = 4 | (3 << 16);
+        assert_eq!(bad.decode(), None);
+        bad.head.value = u64::MAX;
+        assert_eq!(bad.decode(), None, "configured beyond u16");
     }
 
     #[test]

@@ -17,6 +17,39 @@ pub struct Snapshot {
     /// Detector events the event ring could not take (consumer too slow or
     /// absent); the consumer learns of the gap and asks for a snapshot.
     pub ring_overflows: u64,
+    /// Ping nodes and ping groups (empty when ha.cf names none).
+    #[serde(default)]
+    pub ping: PingStatus,
+}
+
+/// What the prober knows of the ping nodes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PingStatus {
+    /// How probes are sent, per address family ("icmp-dgram (IPv4)");
+    /// empty when no ping nodes are configured.
+    pub method: String,
+    pub interval_us: u64,
+    /// Silence after which a ping node is unreachable.
+    pub deadping_us: u64,
+    /// Reachable ping nodes (a group counts once); `None` until known.
+    pub reached: Option<u16>,
+    pub nodes: Vec<PingNodeSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PingNodeSnapshot {
+    /// The address of a `ping` node, the name of a `ping_group`.
+    pub name: String,
+    pub group: bool,
+    pub members: Vec<String>,
+    /// Heartbeat's words: "ping" (reachable), "dead", or "init" (not
+    /// judged yet).
+    pub status: String,
+    pub last_reply_us_ago: Option<u64>,
+    /// Round trip of the last reply, µs.
+    pub rtt_us: Option<f64>,
+    /// The member that answered last.
+    pub last_member: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -279,6 +279,13 @@ impl Manager {
         self.pump(now);
     }
 
+    /// How many ping nodes / groups we reach: the cluster tells the peer
+    /// and gives groups up to it when it reaches more.
+    pub fn on_reach(&mut self, now: Nanos, reached: u16) {
+        self.cluster.set_ping_reach(now, reached);
+        self.pump(now);
+    }
+
     /// The peer's liveness as the daemon's full state says (after a gap).
     pub fn on_full_state(&mut self, now: Nanos, alive_generation: Option<u32>) {
         let input = match alive_generation {

@@ -382,6 +382,17 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
                         m.on_message(now, payload);
                     }
                 }
+                Some(Received::Reach(r)) => {
+                    tracing::info!(
+                        target: "twinbeat::event",
+                        "ping reach: {} of {} ping nodes reachable",
+                        r.reached,
+                        r.configured
+                    );
+                    if let Some(m) = manager.as_mut() {
+                        m.on_reach(now, r.reached);
+                    }
+                }
                 None => tracing::warn!(
                     "event ring: a record of unknown kind {} skipped",
                     r.head.kind

@@ -102,5 +102,6 @@ pub fn snapshot() -> Snapshot {
             link_errors: 0,
         },
         ring_overflows: 0,
+        ping: Default::default(),
     }
 }
