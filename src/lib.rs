@@ -26,6 +26,7 @@ pub mod detector;
 pub mod engine;
 pub mod host;
 pub mod ipaddr;
+pub mod latency;
 pub mod pty;
 pub mod resources;
 pub mod ring;
