@@ -125,7 +125,7 @@ fn backend(io: &str) -> BackendKind {
 }
 
 fn seconds(what: &str, s: f64) -> anyhow::Result<u64> {
-    if !s.is_finite() || s < 0.0 || s > 1e6 {
+    if !(0.0..=1e6).contains(&s) {
         anyhow::bail!("{what} must be a number of seconds between 0 and 1000000, not {s}");
     }
     Ok((s * NANOS_PER_SEC as f64) as u64)

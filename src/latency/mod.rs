@@ -257,7 +257,8 @@ mod tests {
     #[test]
     fn sound_options_pass_and_each_bad_one_is_named() {
         assert!(options().check().is_ok());
-        let cases: [(fn(&mut SendOptions), &str); 6] = [
+        type Spoil = fn(&mut SendOptions);
+        let cases: [(Spoil, &str); 6] = [
             (|o| o.rate_hz = 0, "--rate"),
             (|o| o.rate_hz = MAX_RATE_HZ + 1, "--rate"),
             (|o| o.size = probe::HEADER_LEN - 1, "--size"),
