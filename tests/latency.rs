@@ -228,6 +228,7 @@ fn the_cli_writes_an_interval_log_and_a_percentile_file_that_read_back() {
                     rtt_total += h.len();
                     intervals += 1;
                     assert!(i.duration() <= Duration::from_millis(1_500));
+                    assert_eq!(i.max(), h.max() as f64, "every interval's max in ns");
                 }
                 Some("jitter") => {}
                 other => panic!("unexpected tag {other:?}"),

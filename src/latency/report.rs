@@ -63,6 +63,8 @@ pub struct RunReport {
     pub rfc3550: (f64, f64),
     /// Kernel errors on the link during the run (ECONNREFUSED, EAGAIN, ...).
     pub link_errors: u64,
+    /// The last of them, as text.
+    pub last_link_error: Option<String>,
 }
 
 impl RunReport {
@@ -76,6 +78,7 @@ impl RunReport {
             jitter_backward: Summary::of(tracker.jitter_backward()),
             rfc3550: tracker.rfc3550_jitter(),
             link_errors,
+            last_link_error: None,
         }
     }
 }
@@ -116,7 +119,7 @@ pub fn render_table(r: &RunReport) -> String {
     let secs = r.elapsed as f64 / NANOS_PER_SEC as f64;
     let _ = writeln!(
         out,
-        "sent {} in {:.2} s ({:.0}/s), received {}, lost {} ({:.3}%), reordered {}, duplicates {}, stale {}, foreign {}, link errors {}",
+        "sent {} in {:.2} s ({:.0}/s), received {}, lost {} ({:.3}%), reordered {}, duplicates {}, stale {}, foreign {}, link errors {}{}",
         c.sent,
         secs,
         if secs > 0.0 {
@@ -132,6 +135,10 @@ pub fn render_table(r: &RunReport) -> String {
         c.stale,
         c.foreign,
         r.link_errors,
+        r.last_link_error
+            .as_deref()
+            .map(|e| format!(" (last: {e})"))
+            .unwrap_or_default(),
     );
     let _ = writeln!(
         out,

@@ -43,8 +43,10 @@ use crate::wire::serial::{Deframer, RESYNC, encode as cobs_encode, max_framed_le
 pub const HELLO_EVERY: Nanos = 100 * NANOS_PER_MILLI;
 /// Most probes sent in one turn of the loop when the sender is behind.
 pub const MAX_BURST: u64 = 32;
-/// Requests a reflector holds between two turns of its loop.
-const REFLECT_QUEUE: usize = 1024;
+/// Requests a reflector holds between two turns of its loop, and the bytes
+/// they may take (a 4 MiB socket buffer holds about 5000 small datagrams).
+const PENDING_ENTRIES: usize = 8192;
+const PENDING_ARENA: usize = 2 << 20;
 /// Socket receive buffer asked for: a stall of the reader (a busy host)
 /// must not turn into loss the link never had. 4 MiB holds about 4000
 /// small datagrams, 0.4 s at 10 kHz.
@@ -105,17 +107,17 @@ impl Framing {
     }
 
     /// Hands every probe in a completion to `on`, with its receive time;
-    /// returns whether it was a link error.
-    fn receive(&mut self, c: Completion<'_>, mut on: impl FnMut(&[u8], Nanos)) -> bool {
+    /// returns the errno of a link error.
+    fn receive(&mut self, c: Completion<'_>, mut on: impl FnMut(&[u8], Nanos)) -> Option<i32> {
         match c {
             Completion::Datagram { bytes, rx_time, .. } => on(bytes, rx_time),
             Completion::SerialBytes { bytes, rx_time, .. } => {
                 self.deframer.push(bytes, |frame| on(frame, rx_time));
             }
-            Completion::LinkError { .. } => return true,
+            Completion::LinkError { error, .. } => return Some(error.raw_os_error().unwrap_or(0)),
             Completion::Timer => {}
         }
-        false
+        None
     }
 }
 
@@ -193,7 +195,9 @@ impl IntervalLog {
 
     /// Appends one interval (the header first, once). The writer the crate
     /// offers borrows file and serializer, so it is rebuilt per interval;
-    /// the header goes out only with the first.
+    /// the header goes out only with the first. The max column stays in ns
+    /// (no MaxValueDivisor), which a rebuilt writer could not keep without
+    /// repeating the header line.
     fn write(&mut self, tracker: &Tracker, from: Nanos, to: Nanos) -> Result<(), LatencyError> {
         let mut builder = IntervalLogWriterBuilder::new();
         if !self.written {
@@ -201,8 +205,7 @@ impl IntervalLog {
             builder
                 .add_comment("twinbeat latency: tag rtt = round-trip time, tag jitter = forward transit variation; values in ns")
                 .with_start_time(now)
-                .with_base_time(now)
-                .with_max_value_divisor(1_000.0);
+                .with_base_time(now);
         }
         let mut writer = builder
             .begin_log_with(&mut self.file, &mut self.serializer)
@@ -261,6 +264,7 @@ pub fn send(o: &SendOptions, progress: &mut dyn Write) -> Result<RunReport, Late
     let mut framing = Framing::new(matches!(o.medium, Medium::Serial { .. }));
     let mut tracker = Tracker::new(session_id())?;
     let mut link_errors = 0u64;
+    let mut last_error: Option<i32> = None;
     let mut buf = vec![0u8; o.size];
 
     // Hello until the reflector answers.
@@ -374,7 +378,10 @@ pub fn send(o: &SendOptions, progress: &mut dyn Write) -> Result<RunReport, Late
                         let _: ReplyOutcome = tracker.on_reply(&p, rx);
                     }
                 });
-                link_errors += u64::from(failed);
+                if failed.is_some() {
+                    link_errors += 1;
+                    last_error = failed;
+                }
             })
             .map_err(LatencyError::io("waiting for replies"))?;
     }
@@ -398,7 +405,9 @@ pub fn send(o: &SendOptions, progress: &mut dyn Write) -> Result<RunReport, Late
             .map_err(LatencyError::io(format!("writing {}", path.display())))?;
     }
     let elapsed = last_due.max(start) - start;
-    Ok(RunReport::new(what, elapsed, &tracker, link_errors))
+    let mut report = RunReport::new(what, elapsed, &tracker, link_errors);
+    report.last_link_error = last_error.map(|e| io::Error::from_raw_os_error(e).to_string());
+    Ok(report)
 }
 
 /// Convenience for the command line: runs [`send`] with progress on stderr
@@ -410,24 +419,28 @@ pub fn send_and_render(o: &SendOptions) -> Result<(RunReport, String), LatencyEr
 }
 
 /// The requests a reflector has received and not yet answered, oldest
-/// first: `head..len` of fixed buffers.
+/// first, packed in a fixed arena: a backlog of thousands of small probes
+/// (the epoll backend hands over a whole socket queue at once after a
+/// stall) fits without allocating.
 struct Pending {
-    bufs: Box<[[u8; MAX_DATAGRAM]]>,
-    lens: [usize; REFLECT_QUEUE],
-    rx: [Nanos; REFLECT_QUEUE],
+    arena: Box<[u8]>,
+    /// (offset in the arena, length, receive time), `head..len` live.
+    entries: Box<[(usize, usize, Nanos)]>,
     head: usize,
     len: usize,
+    /// Arena bytes in use (from 0: entries are appended in order).
+    used: usize,
     overflow: u64,
 }
 
 impl Pending {
     fn new() -> Self {
         Self {
-            bufs: vec![[0u8; MAX_DATAGRAM]; REFLECT_QUEUE].into_boxed_slice(),
-            lens: [0; REFLECT_QUEUE],
-            rx: [0; REFLECT_QUEUE],
+            arena: vec![0u8; PENDING_ARENA].into_boxed_slice(),
+            entries: vec![(0, 0, 0); PENDING_ENTRIES].into_boxed_slice(),
             head: 0,
             len: 0,
+            used: 0,
             overflow: 0,
         }
     }
@@ -436,25 +449,38 @@ impl Pending {
         self.head >= self.len
     }
 
-    fn push(&mut self, bytes: &[u8], rx: Nanos) {
-        if self.len >= REFLECT_QUEUE && self.head > 0 {
-            // Move what is left to the front (only when full: rare).
-            self.bufs.copy_within(self.head..self.len, 0);
-            self.lens.copy_within(self.head..self.len, 0);
-            self.rx.copy_within(self.head..self.len, 0);
-            self.len -= self.head;
-            self.head = 0;
+    /// Moves the live requests to the front (only when full: rare).
+    fn compact(&mut self) {
+        let Some(&(start, _, _)) = self.entries.get(self.head) else {
+            return;
+        };
+        if self.head == 0 {
+            return;
         }
-        let i = self.len;
-        match (self.bufs.get_mut(i), bytes.len() <= MAX_DATAGRAM) {
-            (Some(buf), true) => {
-                if let Some(dst) = buf.get_mut(..bytes.len()) {
-                    dst.copy_from_slice(bytes);
-                }
-                if let (Some(l), Some(r)) = (self.lens.get_mut(i), self.rx.get_mut(i)) {
-                    *l = bytes.len();
-                    *r = rx;
-                }
+        self.arena.copy_within(start..self.used, 0);
+        self.entries.copy_within(self.head..self.len, 0);
+        self.len -= self.head;
+        self.head = 0;
+        self.used -= start;
+        for e in self.entries.iter_mut().take(self.len) {
+            e.0 -= start;
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8], rx: Nanos) {
+        if self.len >= self.entries.len() || self.used + bytes.len() > self.arena.len() {
+            self.compact();
+        }
+        let at = self.used;
+        let room = self
+            .arena
+            .get_mut(at..at + bytes.len())
+            .filter(|_| self.len < self.entries.len());
+        match (room, self.entries.get_mut(self.len)) {
+            (Some(dst), Some(entry)) => {
+                dst.copy_from_slice(bytes);
+                *entry = (at, bytes.len(), rx);
+                self.used += bytes.len();
                 self.len += 1;
             }
             _ => self.overflow += 1,
@@ -466,9 +492,8 @@ impl Pending {
         if self.is_empty() {
             return None;
         }
-        let len = *self.lens.get(self.head)?;
-        let rx = *self.rx.get(self.head)?;
-        Some((self.bufs.get_mut(self.head)?.get_mut(..len)?, rx))
+        let (at, len, rx) = *self.entries.get(self.head)?;
+        Some((self.arena.get_mut(at..at + len)?, rx))
     }
 
     fn pop(&mut self) {
@@ -476,6 +501,7 @@ impl Pending {
         if self.head >= self.len {
             self.head = 0;
             self.len = 0;
+            self.used = 0;
         }
     }
 }
@@ -488,6 +514,8 @@ pub struct ReflectCounts {
     pub not_probes: u64,
     pub queue_overflow: u64,
     pub link_errors: u64,
+    /// errno of the last link error (a failed send, ECONNREFUSED, ...).
+    pub last_link_error: Option<i32>,
 }
 
 /// How a reflector session ended.
@@ -519,6 +547,7 @@ fn reflect_session(
         }
         let mut heard = false;
         let mut errors = 0u64;
+        let mut last_error = None;
         // Requests left over (send slots all in flight) go out as soon as
         // this wait has submitted the queued sends and reaped completions.
         let deadline = if pending.is_empty() {
@@ -536,10 +565,14 @@ fn reflect_session(
                         _ => {}
                     }
                 });
-                errors += u64::from(failed);
+                if failed.is_some() {
+                    errors += 1;
+                    last_error = failed;
+                }
             })
             .map_err(LatencyError::io("waiting for probes"))?;
         counts.link_errors += errors;
+        counts.last_link_error = last_error.or(counts.last_link_error);
         counts.queue_overflow += std::mem::take(&mut pending.overflow);
         if heard {
             last_heard = monotonic_ns();
@@ -699,13 +732,20 @@ fn add(total: &mut ReflectCounts, c: &ReflectCounts) {
     total.not_probes += c.not_probes;
     total.queue_overflow += c.queue_overflow;
     total.link_errors += c.link_errors;
+    total.last_link_error = c.last_link_error.or(total.last_link_error);
 }
 
 fn say_session_end(log: &mut dyn Write, who: &str, c: &ReflectCounts) {
     let _ = writeln!(
         log,
-        "twinbeat latency: session with {who} ended: answered {}, dropped on purpose {}, queue overflow {}, link errors {}",
-        c.answered, c.dropped_on_purpose, c.queue_overflow, c.link_errors
+        "twinbeat latency: session with {who} ended: answered {}, dropped on purpose {}, queue overflow {}, link errors {}{}",
+        c.answered,
+        c.dropped_on_purpose,
+        c.queue_overflow,
+        c.link_errors,
+        c.last_link_error
+            .map(|e| format!(" (last: {})", io::Error::from_raw_os_error(e)))
+            .unwrap_or_default()
     );
 }
 
@@ -726,26 +766,38 @@ mod tests {
     }
 
     #[test]
-    fn the_reflector_queue_counts_what_it_cannot_hold() {
+    fn the_reflector_queue_keeps_order_reuses_room_and_counts_what_it_cannot_hold() {
         let mut p = Pending::new();
-        for _ in 0..REFLECT_QUEUE + 2 {
-            p.push(&[1, 2, 3], 7);
+        for i in 0..PENDING_ENTRIES + 2 {
+            p.push(&[(i % 251) as u8; 3], i as Nanos);
         }
-        p.push(&[0u8; MAX_DATAGRAM + 1], 7);
-        assert_eq!((p.len, p.overflow), (REFLECT_QUEUE, 3));
-        assert_eq!(p.front().map(|(b, rx)| (b.len(), rx)), Some((3, 7)));
+        assert_eq!((p.len, p.overflow), (PENDING_ENTRIES, 2));
+        assert_eq!(
+            p.front().map(|(b, rx)| (b.to_vec(), rx)),
+            Some((vec![0; 3], 0))
+        );
         // Once the oldest is answered, its room is reused for a new one.
         p.pop();
-        p.push(&[9; 5], 8);
-        assert_eq!(p.overflow, 3);
-        for _ in 0..REFLECT_QUEUE - 1 {
+        p.push(&[7; 5], 99);
+        assert_eq!(p.overflow, 2);
+        assert_eq!(
+            p.front().map(|(b, rx)| (b.to_vec(), rx)),
+            Some((vec![1; 3], 1))
+        );
+        for _ in 0..PENDING_ENTRIES - 1 {
             p.pop();
         }
         assert_eq!(
             p.front().map(|(b, rx)| (b.to_vec(), rx)),
-            Some((vec![9; 5], 8))
+            Some((vec![7; 5], 99))
         );
         p.pop();
         assert!(p.is_empty());
+        // Large requests are bounded by the arena, not the entry count.
+        let big = [1u8; MAX_DATAGRAM];
+        for _ in 0..PENDING_ARENA / MAX_DATAGRAM + 1 {
+            p.push(&big, 1);
+        }
+        assert_eq!((p.len, p.overflow), (PENDING_ARENA / MAX_DATAGRAM, 3));
     }
 }
