@@ -27,6 +27,7 @@ pub mod detector;
 pub mod engine;
 pub mod host;
 pub mod ipaddr;
+pub mod latency;
 pub mod pty;
 pub mod reach;
 pub mod resources;

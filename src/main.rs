@@ -11,6 +11,8 @@ use twinbeat::config;
 use twinbeat::engine::daemon::{self, RunOptions};
 use twinbeat::engine::io::BackendKind;
 
+mod latency_cli;
+
 /// twinbeat: a high-availability heartbeat engine for a pair of servers.
 ///
 /// Reads Linux-HA Heartbeat's own configuration (ha.cf, authkeys,
@@ -166,6 +168,11 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         workdir: Option<PathBuf>,
     },
+    /// Link latency benchmarking: `reflect` on one host, `send` from the
+    /// other (UDP or serial; RTT, one-way jitter, loss, reordering), or
+    /// `daemon` to read a running daemon's per-link figures.
+    #[command(subcommand)]
+    Latency(latency_cli::LatencyCommand),
 }
 
 /// Which groups a standby / takeover is about.
@@ -287,6 +294,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { workdir } => demo(workdir),
+        Command::Latency(command) => latency_cli::run(command),
     }
 }
 
