@@ -60,10 +60,13 @@ impl Drop for Kids {
     }
 }
 
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 fn cpu_load() -> Kids {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     Kids(
-        (0..cores)
+        (0..cores())
             .map(|_| {
                 Command::new("sh")
                     .args(["-c", "while :; do :; done"])
@@ -99,13 +102,34 @@ fn status(n: &NodeDirs) -> Option<Snapshot> {
         .ok()
 }
 
+/// Steal ticks per CPU (/proc/stat): time the hypervisor ran something
+/// else while this guest's vCPU had work. A stolen vCPU stops every thread
+/// on it, SCHED_FIFO or not.
+fn steal_ticks() -> Vec<u64> {
+    std::fs::read_to_string("/proc/stat")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+        .map(|l| {
+            l.split_whitespace()
+                .nth(8)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
 fn count(log: &str, needle: &str) -> usize {
     log.lines().filter(|l| l.contains(needle)).count()
 }
 
 struct Outcome {
     rows: Vec<String>,
+    /// Stolen ms per CPU during the soak.
+    stolen_ms: Vec<u64>,
     false_takeovers: usize,
+    /// The log lines of every verdict and takeover, to say what happened.
+    evidence: Vec<String>,
 }
 
 fn soak(name: &str, timings: &str, secs: u64) -> Outcome {
@@ -116,6 +140,14 @@ fn soak(name: &str, timings: &str, secs: u64) -> Outcome {
         extra: "",
     };
     let nodes = write_configs(root.path(), [None, None], &params).unwrap();
+    // Each beat thread on its own core, as on two machines: a stall of one
+    // core then shows as silence to the other node only.
+    for (i, n) in nodes.iter().enumerate() {
+        let hacf = n.config_dir.join("ha.cf");
+        let mut text = std::fs::read_to_string(&hacf).unwrap();
+        text.push_str(&format!("beat_core {}\n", i % cores()));
+        std::fs::write(&hacf, text).unwrap();
+    }
     let logs: Vec<_> = nodes
         .iter()
         .map(|n| root.path().join(format!("{}.log", n.name)))
@@ -144,6 +176,7 @@ fn soak(name: &str, timings: &str, secs: u64) -> Outcome {
         .iter()
         .map(|l| std::fs::read_to_string(l).unwrap_or_default())
         .collect();
+    let steal_before = steal_ticks();
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(secs) {
         std::thread::sleep(Duration::from_secs(1));
@@ -172,14 +205,27 @@ fn soak(name: &str, timings: &str, secs: u64) -> Outcome {
         );
     }
     let snaps: Vec<Option<Snapshot>> = nodes.iter().map(status).collect();
+    // SAFETY: sysconf has no preconditions.
+    let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let stolen_ms = steal_ticks()
+        .iter()
+        .zip(steal_before.iter().chain(std::iter::repeat(&0)))
+        .map(|(a, b)| a.saturating_sub(*b) * 1000 / tck)
+        .collect();
     let after: Vec<String> = logs
         .iter()
         .map(|l| std::fs::read_to_string(l).unwrap_or_default())
         .collect();
     let mut rows = Vec::new();
     let mut false_takeovers = 0;
+    let mut evidence = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
         let log = after[i].get(before[i].len()..).unwrap_or("");
+        evidence.extend(
+            log.lines()
+                .filter(|l| l.contains("is dead:") || l.contains("taking over from the dead peer"))
+                .map(|l| format!("{name} {}: {}", n.name, l.trim())),
+        );
         let dead = count(log, "is dead:");
         let takeovers = count(log, "taking over from the dead peer");
         let warns = count(log, "late heartbeat");
@@ -213,7 +259,9 @@ fn soak(name: &str, timings: &str, secs: u64) -> Outcome {
     }
     Outcome {
         rows,
+        stolen_ms,
         false_takeovers,
+        evidence,
     }
 }
 
@@ -239,6 +287,8 @@ fn main() {
     let load = a.load.then(cpu_load);
     let mut rows = Vec::new();
     let mut total_false = 0;
+    let mut evidence = Vec::new();
+    let mut steal = Vec::new();
     for (name, timings) in [
         (
             "100 µs / 1 ms",
@@ -251,6 +301,8 @@ fn main() {
     ] {
         let out = soak(name, timings, a.secs);
         total_false += out.false_takeovers;
+        evidence.extend(out.evidence);
+        steal.push(format!("{name}: {:?} ms", out.stolen_ms));
         rows.extend(out.rows);
     }
     drop(load);
@@ -269,8 +321,8 @@ fn main() {
             .trim()
     );
     println!(
-        "- two daemons on loopback UDP (one link each), one resource group held by alpha; \
-         {} s per setting{}\n",
+        "- two daemons on loopback UDP (one link each), each beat thread pinned to its own core, \
+         one resource group held by alpha; {} s per setting{}\n",
         a.secs,
         if a.load {
             ", with one busy-loop process per core at normal priority the whole time"
@@ -286,4 +338,15 @@ fn main() {
         println!("{r}");
     }
     println!("\nFalse takeovers in total: {total_false}.");
+    println!(
+        "\nTime the hypervisor stole from each vCPU during the soak (/proc/stat steal): {}.",
+        steal.join("; ")
+    );
+    if !evidence.is_empty() {
+        println!("\nEvery peer-dead verdict and takeover, as logged:\n\n```");
+        for e in evidence {
+            println!("{e}");
+        }
+        println!("```");
+    }
 }
