@@ -127,6 +127,7 @@ mod tests {
                 link_errors: 0,
             },
             ring_overflows: 0,
+            ping: Default::default(),
         };
         let text = render_links(&s);
         assert!(text.contains("link 1 serial /dev/pts/3 [up]: rx 100 tx 101 lost 2"));

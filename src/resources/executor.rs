@@ -12,7 +12,7 @@ use crossbeam::channel::{Receiver, Sender, unbounded};
 use crate::config::ResourceGroup;
 
 use super::agent::Agent;
-use super::group::{GroupOutcome, GroupPolicy, group_status, start_group, stop_group};
+use super::group::{GroupOutcome, GroupPolicy, group_status, start_group_probed, stop_group};
 
 /// What to do with a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +83,17 @@ impl GroupExecutor {
 
     /// Starts `op` on `group` on a new worker thread.
     pub fn submit(&mut self, op: GroupOp, group: ResourceGroup) -> Result<JobId, SubmitError> {
+        self.submit_probed(op, group, Vec::new())
+    }
+
+    /// As [`GroupExecutor::submit`]; a start skips the status of the
+    /// resources `known_stopped` marks (see [`super::start_group_probed`]).
+    pub fn submit_probed(
+        &mut self,
+        op: GroupOp,
+        group: ResourceGroup,
+        known_stopped: Vec<bool>,
+    ) -> Result<JobId, SubmitError> {
         let key = group.key();
         if !lock(&self.busy).insert(key.clone()) {
             return Err(SubmitError::Busy(key));
@@ -99,7 +110,9 @@ impl GroupExecutor {
             .spawn(move || {
                 let started = Instant::now();
                 let outcome = match op {
-                    GroupOp::Start => start_group(agent.as_ref(), &group, &policy),
+                    GroupOp::Start => {
+                        start_group_probed(agent.as_ref(), &group, &policy, &known_stopped)
+                    }
                     GroupOp::Stop => stop_group(agent.as_ref(), &group, &policy),
                     GroupOp::Status => group_status(agent.as_ref(), &group, &policy),
                 };

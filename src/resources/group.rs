@@ -124,10 +124,27 @@ impl GroupOutcome {
 
 /// Starts `group` left to right.
 pub fn start_group(agent: &dyn Agent, group: &ResourceGroup, policy: &GroupPolicy) -> GroupOutcome {
+    start_group_probed(agent, group, policy, &[])
+}
+
+/// As [`start_group`], for a group whose resources were probed recently:
+/// `known_stopped[i]` says a status of resource `i` answered "stopped" and
+/// nothing ran on it since, so its status is not asked again before its
+/// start. This is what lets a takeover run its first start script at once
+/// instead of after a status fork; a resource started behind twinbeat's
+/// back since the probe gets a `start` while it runs, which an LSB script
+/// answers with success.
+pub fn start_group_probed(
+    agent: &dyn Agent,
+    group: &ResourceGroup,
+    policy: &GroupPolicy,
+    known_stopped: &[bool],
+) -> GroupOutcome {
     let mut already_running = Vec::new();
-    for resource in &group.resources {
+    for (i, resource) in group.resources.iter().enumerate() {
         let name = resource.to_string();
-        if status_of(agent, resource, policy) == Ok(ResourceState::Running) {
+        let stopped = known_stopped.get(i).copied().unwrap_or(false);
+        if !stopped && status_of(agent, resource, policy) == Ok(ResourceState::Running) {
             tracing::info!(target: "twinbeat::resources", resource = %name, "already running: not started");
             already_running.push(name);
             continue;

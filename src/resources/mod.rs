@@ -29,7 +29,7 @@ pub use env::{ScriptEnv, ScriptLogging};
 pub use executor::{GroupExecutor, GroupOp, GroupReport, JobId, SubmitError};
 pub use group::{
     GroupOutcome, GroupPolicy, ResourceStatus, StopFailure, StopRetry, Timeouts, group_status,
-    start_group, stop_group,
+    start_group, start_group_probed, stop_group,
 };
 pub use lookup::{ScriptNotFound, ScriptSearch};
 pub use process::{LineSink, OutputLimits, Stream, TracingSink};

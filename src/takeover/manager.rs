@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cluster::{
-    Action as ClusterAction, Cluster, GroupMask, Kind, PeerEvent, RscStatus, Scope, Why,
+    Action as ClusterAction, Cluster, GroupMask, Kind, Owner, PeerEvent, RscStatus, Scope, Why,
 };
 use crate::config::knobs::FenceCommand;
 use crate::control::{Request, Response};
@@ -26,11 +26,25 @@ use crate::detector::{Event, PeerStatus};
 use crate::engine::outbox::{OutboxRecord, Outgoing};
 use crate::resources::{
     Action as ResourceAction, Agent, GroupExecutor, GroupOp, GroupOutcome, GroupReport, Outcome,
-    SubmitError,
+    ResourceState, SubmitError,
 };
 use crate::ring::Writer;
-use crate::time::Nanos;
+use crate::time::{NANOS_PER_SEC, Nanos};
 use crate::wire::{HoldState, NodeStatus};
+
+/// A group we do not run is probed (its resources' `status`) this often,
+/// so a takeover need not ask before its first start script.
+const PROBE_REFRESH: Nanos = 15 * NANOS_PER_SEC;
+/// A probe older than this is not trusted: the start asks status first.
+const PROBE_MAX_AGE: Nanos = 30 * NANOS_PER_SEC;
+
+/// What the last status of a group's resources said, while nothing of ours
+/// ran on it since.
+#[derive(Debug, Clone)]
+struct Probe {
+    at: Nanos,
+    stopped: Vec<bool>,
+}
 
 /// Everything the takeover process decides and does.
 pub struct Manager {
@@ -51,6 +65,8 @@ pub struct Manager {
     /// The built-in IPaddr, to announce a kept group's addresses again
     /// after a split brain (see [`Manager::with_ip_reannounce`]).
     ip_reannounce: Option<Arc<dyn Agent>>,
+    /// Per group: the last probe, `None` once we start or stop it.
+    probes: Vec<Option<Probe>>,
 }
 
 /// What the manager needs beyond the cluster and the executor.
@@ -79,6 +95,7 @@ impl Manager {
             cluster,
             executor: GroupExecutor::new(agent, policy),
             groups: cfg.groups.clone(),
+            probes: vec![None; cfg.groups.len()],
             outbox,
             deferred: VecDeque::new(),
             announced: None,
@@ -321,6 +338,12 @@ impl Manager {
             }
             (GroupOp::Stop, GroupOutcome::Stopped) => {
                 tracing::info!("group {} stopped in {took} µs", report.group);
+                if let Some(p) = self.probes.get_mut(i) {
+                    *p = Some(Probe {
+                        at: now,
+                        stopped: vec![true; self.groups[i].resources.len()],
+                    });
+                }
                 self.cluster.stop_result(now, i, true);
             }
             (GroupOp::Stop, outcome) => {
@@ -332,11 +355,22 @@ impl Manager {
                 self.stop_failed = Some(i);
                 self.cluster.stop_result(now, i, false);
             }
+            (GroupOp::Status, GroupOutcome::Status(states)) => {
+                if let Some(p) = self.probes.get_mut(i) {
+                    *p = Some(Probe {
+                        at: now,
+                        stopped: states
+                            .iter()
+                            .map(|r| r.state == Ok(ResourceState::Stopped))
+                            .collect(),
+                    });
+                }
+            }
             (GroupOp::Status, _) => {}
         }
         let retry: Vec<_> = self.deferred.drain(..).collect();
         for (op, i) in retry {
-            self.submit(op, i);
+            self.submit(now, op, i);
         }
         self.pump(now);
     }
@@ -369,13 +403,40 @@ impl Manager {
         }
         self.pump(now);
         self.awaiting_ack.expire(now, &self.side.peer);
+        self.refresh_probes(now);
     }
 
-    fn submit(&mut self, op: GroupOp, i: usize) {
+    /// Probes the groups we do not run whose last probe is stale, one
+    /// status action per group at a time, never a group that is busy.
+    fn refresh_probes(&mut self, now: Nanos) {
+        for i in 0..self.groups.len() {
+            let stale = self.probes[i]
+                .as_ref()
+                .is_none_or(|p| now.saturating_sub(p.at) >= PROBE_REFRESH);
+            let idle = matches!(self.cluster.owner(i), Owner::Peer | Owner::None)
+                && !self.executor.is_busy(&self.groups[i].key())
+                && !self.deferred.iter().any(|&(_, g)| g == i);
+            if stale && idle {
+                self.submit(now, GroupOp::Status, i);
+            }
+        }
+    }
+
+    fn submit(&mut self, now: Nanos, op: GroupOp, i: usize) {
         let Some(group) = self.groups.get(i).cloned() else {
             return;
         };
-        match self.executor.submit(op, group) {
+        let known_stopped = match op {
+            GroupOp::Status => Vec::new(),
+            // Anything we run on the group makes the last probe stale.
+            GroupOp::Start | GroupOp::Stop => match self.probes.get_mut(i).and_then(Option::take) {
+                Some(p) if op == GroupOp::Start && now.saturating_sub(p.at) < PROBE_MAX_AGE => {
+                    p.stopped
+                }
+                _ => Vec::new(),
+            },
+        };
+        match self.executor.submit_probed(op, group, known_stopped) {
             Ok(_) => {}
             Err(SubmitError::Busy(_)) => self.deferred.push_back((op, i)),
             Err(e) => tracing::error!("{e}"),
@@ -384,11 +445,10 @@ impl Manager {
 
     /// Carries out every pending action and announces our state.
     fn pump(&mut self, now: Nanos) {
-        let _ = now;
         while let Some(action) = self.cluster.poll_action() {
             match action {
-                ClusterAction::StartGroup(i) => self.submit(GroupOp::Start, i),
-                ClusterAction::StopGroup(i) => self.submit(GroupOp::Stop, i),
+                ClusterAction::StartGroup(i) => self.submit(now, GroupOp::Start, i),
+                ClusterAction::StopGroup(i) => self.submit(now, GroupOp::Stop, i),
                 ClusterAction::Send(msg) => {
                     let bytes = msg.to_bytes();
                     let rec = OutboxRecord::new(Outgoing::Message {
