@@ -87,6 +87,8 @@ struct Call {
 
 /// A pair of daemons whose haresources is `haresources` and whose scripts
 /// record to one shared file.
+const NO_PROBES: &str = "resource_probe_interval 0\n";
+
 struct Rig {
     pair: Pair,
     record: PathBuf,
@@ -120,6 +122,10 @@ impl Rig {
             } else {
                 text.push_str(hacf);
             }
+            // These tests check Heartbeat's call sequence (status right
+            // before each start); the probes that spare a takeover that
+            // fork have their own test.
+            text.push_str(NO_PROBES);
             fs::write(&hacf_path, text).unwrap();
             let body = RECORDING_SCRIPT
                 .replace("@NODE@", dirs.name)
@@ -309,6 +315,51 @@ fn seed_line_starts_left_to_right_moves_on_kill_9_and_stops_right_to_left_on_sig
     for script in ["RecordedIPaddr", "Filesystem", "httpd", "tomcat"] {
         assert!(!rig.running(0, script) && !rig.running(1, script));
     }
+}
+
+/// With probes on (the default), the standby asks `status` of the groups it
+/// does not run ahead of time, so a takeover runs each `start` with no
+/// `status` fork before it: the first start script runs right after the
+/// verdict.
+#[test]
+fn a_probed_group_starts_on_takeover_without_a_status_call_first() {
+    let mut rig = Rig::new(
+        SEED_GROUP,
+        &["RecordedIPaddr", "Filesystem", "httpd", "tomcat"],
+    );
+    for node in &rig.pair.nodes {
+        let path = node.dirs.config_dir.join("ha.cf");
+        let text = fs::read_to_string(&path).unwrap().replace(NO_PROBES, "");
+        fs::write(&path, text).unwrap();
+    }
+    rig.pair.start_both();
+    let probe: Vec<String> = SEED_RESOURCES
+        .iter()
+        .map(|r| format!("{r} status"))
+        .collect();
+    // bravo probes alpha's group, and only asks.
+    let before = rig.wait_calls(1, probe.len());
+    assert_eq!(before[..probe.len()], probe[..], "{}", rig.dump());
+    rig.pair
+        .wait_status(1, "sees alpha active", |s| s.peers[0].status == "active");
+    let before = rig.calls_of(1);
+    assert!(
+        before.iter().all(|c| c.ends_with(" status")),
+        "bravo only probes while alpha holds the group\n{}",
+        rig.dump()
+    );
+    rig.pair.kill9(0);
+    let starts: Vec<String> = SEED_RESOURCES
+        .iter()
+        .map(|r| format!("{r} start"))
+        .collect();
+    let after = rig.wait_calls(1, before.len() + starts.len());
+    assert_eq!(
+        after[before.len()..before.len() + starts.len()],
+        starts[..],
+        "the takeover starts left to right with no status before each start\n{}",
+        rig.dump()
+    );
 }
 
 #[test]

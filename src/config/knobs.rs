@@ -18,6 +18,12 @@
 //!   resource) and `TWINBEAT_FENCE_REASON`. Heartbeat's `stonith` and
 //!   `stonith_host` stay ignored with a warning.
 //! - `fence_timeout DURATION` (60 s): the fence command's time limit.
+//! - `resource_probe_interval DURATION` (15 s; `0` = off): how often the
+//!   takeover process asks `status` of the resources of groups it does not
+//!   run. A takeover then starts at once, trusting a probe up to twice this
+//!   old that said "stopped", instead of forking `status` first (the first
+//!   start script runs within a fork of the verdict). `0` asks `status`
+//!   right before each start, as Heartbeat does.
 //!
 //! Durations take Heartbeat's syntax (`30`, `1.5`, `500ms`, `100us`).
 
@@ -40,7 +46,11 @@ pub const DIRECTIVES: &[&str] = &[
     "arp_interval",
     "fence_command",
     "fence_timeout",
+    "resource_probe_interval",
 ];
+
+/// Default of `resource_probe_interval`.
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(15);
 
 pub const DEFAULT_FENCE_TIMEOUT: Duration = Duration::from_secs(60);
 /// More retries than this is a typo, not a policy (an hour at 1 s apart).
@@ -67,6 +77,8 @@ pub struct TakeoverKnobs {
     pub arp_interval: Setting<Duration>,
     pub fence_command: Option<Setting<FenceCommand>>,
     pub fence_timeout: Setting<Duration>,
+    /// Zero: no probes, status right before each start.
+    pub probe_interval: Setting<Duration>,
 }
 
 impl Default for TakeoverKnobs {
@@ -84,6 +96,7 @@ impl Default for TakeoverKnobs {
             arp_interval: Setting::default_value(a.interval),
             fence_command: None,
             fence_timeout: Setting::default_value(DEFAULT_FENCE_TIMEOUT),
+            probe_interval: Setting::default_value(DEFAULT_PROBE_INTERVAL),
         }
     }
 }
@@ -175,6 +188,10 @@ impl TakeoverKnobs {
                 }
                 Ok(replace(&mut self.fence_timeout, d, line, directive))
             }
+            "resource_probe_interval" => {
+                let d = duration(directive, rest)?;
+                Ok(replace(&mut self.probe_interval, d, line, directive))
+            }
             "fence_command" => {
                 let mut words = rest.split_whitespace();
                 let program = PathBuf::from(words.next().unwrap_or(""));
@@ -223,6 +240,7 @@ impl TakeoverKnobs {
             ("stop_retry_interval", &self.stop_retry_interval),
             ("arp_interval", &self.arp_interval),
             ("fence_timeout", &self.fence_timeout),
+            ("resource_probe_interval", &self.probe_interval),
         ] {
             writeln!(
                 out,
@@ -293,6 +311,8 @@ mod tests {
         assert_eq!(k.set("arp_interval", "50 ms", 9), Ok(None));
         assert_eq!(k.set("fence_timeout", "10", 10), Ok(None));
         assert_eq!(k.set("fence_command", "/usr/sbin/fence -x a", 11), Ok(None));
+        assert_eq!(k.set("resource_probe_interval", "0", 12), Ok(None));
+        assert_eq!(k.probe_interval.value, Duration::ZERO);
         assert_eq!(k.timeouts().start, Duration::from_secs(90));
         assert_eq!(k.timeouts().stop, Duration::from_millis(2500));
         assert_eq!(k.timeouts().status, Duration::from_secs(5));

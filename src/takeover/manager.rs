@@ -29,14 +29,8 @@ use crate::resources::{
     ResourceState, SubmitError,
 };
 use crate::ring::Writer;
-use crate::time::{NANOS_PER_SEC, Nanos};
+use crate::time::Nanos;
 use crate::wire::{HoldState, NodeStatus};
-
-/// A group we do not run is probed (its resources' `status`) this often,
-/// so a takeover need not ask before its first start script.
-const PROBE_REFRESH: Nanos = 15 * NANOS_PER_SEC;
-/// A probe older than this is not trusted: the start asks status first.
-const PROBE_MAX_AGE: Nanos = 30 * NANOS_PER_SEC;
 
 /// What the last status of a group's resources said, while nothing of ours
 /// ran on it since.
@@ -67,6 +61,10 @@ pub struct Manager {
     ip_reannounce: Option<Arc<dyn Agent>>,
     /// Per group: the last probe, `None` once we start or stop it.
     probes: Vec<Option<Probe>>,
+    /// A group we do not run is probed (its resources' `status`) this
+    /// often, so a takeover need not ask before its first start script;
+    /// a probe twice this old is not trusted. Zero: never probe.
+    probe_interval: Nanos,
 }
 
 /// What the manager needs beyond the cluster and the executor.
@@ -96,6 +94,8 @@ impl Manager {
             executor: GroupExecutor::new(agent, policy),
             groups: cfg.groups.clone(),
             probes: vec![None; cfg.groups.len()],
+            probe_interval: u64::try_from(cfg.hacf.takeover.probe_interval.value.as_nanos())
+                .unwrap_or(u64::MAX),
             outbox,
             deferred: VecDeque::new(),
             announced: None,
@@ -409,10 +409,13 @@ impl Manager {
     /// Probes the groups we do not run whose last probe is stale, one
     /// status action per group at a time, never a group that is busy.
     fn refresh_probes(&mut self, now: Nanos) {
+        if self.probe_interval == 0 {
+            return;
+        }
         for i in 0..self.groups.len() {
             let stale = self.probes[i]
                 .as_ref()
-                .is_none_or(|p| now.saturating_sub(p.at) >= PROBE_REFRESH);
+                .is_none_or(|p| now.saturating_sub(p.at) >= self.probe_interval);
             let idle = matches!(self.cluster.owner(i), Owner::Peer | Owner::None)
                 && !self.executor.is_busy(&self.groups[i].key())
                 && !self.deferred.iter().any(|&(_, g)| g == i);
@@ -430,7 +433,10 @@ impl Manager {
             GroupOp::Status => Vec::new(),
             // Anything we run on the group makes the last probe stale.
             GroupOp::Start | GroupOp::Stop => match self.probes.get_mut(i).and_then(Option::take) {
-                Some(p) if op == GroupOp::Start && now.saturating_sub(p.at) < PROBE_MAX_AGE => {
+                Some(p)
+                    if op == GroupOp::Start
+                        && now.saturating_sub(p.at) < self.probe_interval.saturating_mul(2) =>
+                {
                     p.stopped
                 }
                 _ => Vec::new(),
