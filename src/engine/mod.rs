@@ -11,4 +11,5 @@ pub mod io;
 pub mod links;
 pub mod outbox;
 pub mod plan;
+pub mod realtime;
 pub mod status;

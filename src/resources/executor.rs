@@ -52,6 +52,9 @@ pub struct GroupExecutor {
     reports_tx: Sender<GroupReport>,
     reports_rx: Receiver<GroupReport>,
     next_job: JobId,
+    /// SCHED_FIFO priority for the worker threads (their scripts reset to
+    /// normal priority at fork); `None` leaves them as created.
+    realtime: Option<i32>,
 }
 
 fn lock(set: &Mutex<HashSet<String>>) -> MutexGuard<'_, HashSet<String>> {
@@ -69,7 +72,16 @@ impl GroupExecutor {
             reports_tx,
             reports_rx,
             next_job: 1,
+            realtime: None,
         }
+    }
+
+    /// Workers run SCHED_FIFO at `priority` (with reset-on-fork), so a
+    /// takeover's built-in IPaddr and its script forks are not queued
+    /// behind normal-priority load.
+    pub fn with_realtime(mut self, priority: Option<i32>) -> Self {
+        self.realtime = priority;
+        self
     }
 
     /// Where reports arrive (usable in `crossbeam::select!`).
@@ -105,9 +117,14 @@ impl GroupExecutor {
         let busy = self.busy.clone();
         let tx = self.reports_tx.clone();
         let worker_key = key.clone();
+        let realtime = self.realtime;
         let spawned = std::thread::Builder::new()
             .name(format!("group-{job}"))
             .spawn(move || {
+                if let Some(p) = realtime {
+                    // Refusal was reported when the takeover process started.
+                    let _ = crate::engine::realtime::promote_current_thread(p);
+                }
                 let started = Instant::now();
                 let outcome = match op {
                     GroupOp::Start => {

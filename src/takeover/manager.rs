@@ -80,6 +80,15 @@ pub struct Side {
 /// Bound on one re-announcement (a netlink round trip and the first ARP).
 const REANNOUNCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// With `realtime on`, the takeover process and its workers run SCHED_FIFO
+/// just below the beat thread.
+pub fn agent_priority(cfg: &Config) -> Option<i32> {
+    cfg.hacf
+        .realtime
+        .value
+        .then(|| (i32::from(cfg.hacf.realtime_priority.value) - 1).max(1))
+}
+
 impl Manager {
     pub fn new(
         cfg: &Config,
@@ -91,7 +100,7 @@ impl Manager {
     ) -> Self {
         Self {
             cluster,
-            executor: GroupExecutor::new(agent, policy),
+            executor: GroupExecutor::new(agent, policy).with_realtime(agent_priority(cfg)),
             groups: cfg.groups.clone(),
             probes: vec![None; cfg.groups.len()],
             probe_interval: u64::try_from(cfg.hacf.takeover.probe_interval.value.as_nanos())

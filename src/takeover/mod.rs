@@ -210,6 +210,18 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
         .unwrap_or(0);
     let restarted = std::env::var(ENV_AGENT_RESTARTED).is_ok_and(|v| v == "1");
     let cfg = config::load_dir(&opts.dir, &opts.node)?;
+    if let Some(p) = manager::agent_priority(&cfg) {
+        match crate::engine::realtime::promote_current_thread(p) {
+            Ok(()) => tracing::info!(
+                priority = p,
+                "takeover process runs SCHED_FIFO (scripts it forks run at normal priority)"
+            ),
+            Err(e) => tracing::warn!(
+                "realtime on: SCHED_FIFO for the takeover process refused ({e}); it runs at \
+                 normal priority and a busy machine can delay a takeover"
+            ),
+        }
+    }
     let plan = BeatPlan::new(&cfg, &local_addresses().unwrap_or_default())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let names = Names {

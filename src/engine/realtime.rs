@@ -1,0 +1,68 @@
+//! Real-time scheduling for the threads that act on a verdict: the
+//! takeover process's main loop and its group workers.
+//!
+//! They run SCHED_FIFO (below the beat thread) with SCHED_RESET_ON_FORK,
+//! so a CPU hog at normal priority cannot delay a takeover by a scheduler
+//! slice, while every script they fork — and every thread they create —
+//! starts back at normal priority: a looping resource script can never
+//! starve the machine.
+
+use std::io;
+
+/// Makes the calling thread SCHED_FIFO at `priority` with
+/// SCHED_RESET_ON_FORK. Fails without privilege (CAP_SYS_NICE).
+pub fn promote_current_thread(priority: i32) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: priority.clamp(1, 99),
+    };
+    // SAFETY: pid 0 is the calling thread; param is a valid sched_param.
+    let rc = unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The calling thread's scheduling policy, without the reset-on-fork flag.
+pub fn current_policy() -> i32 {
+    // SAFETY: pid 0 is the calling thread.
+    unsafe { libc::sched_getscheduler(0) & !libc::SCHED_RESET_ON_FORK }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_of_a_promoted_thread_run_at_normal_priority() {
+        // Run in a thread of our own so the test harness's thread is untouched.
+        std::thread::spawn(|| {
+            if promote_current_thread(10).is_err() {
+                eprintln!("skipped: SCHED_FIFO refused (needs root or CAP_SYS_NICE)");
+                return;
+            }
+            assert_eq!(current_policy(), libc::SCHED_FIFO);
+            let child = std::thread::spawn(current_policy).join().unwrap();
+            assert_eq!(
+                child,
+                libc::SCHED_OTHER,
+                "a new thread starts at normal priority"
+            );
+            let out = std::process::Command::new("sh")
+                .args(["-c", "cat /proc/self/sched | grep -m1 '^policy'"])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                text.split_whitespace().last(),
+                Some("0"),
+                "a forked script runs SCHED_OTHER: {text}"
+            );
+        })
+        .join()
+        .unwrap();
+    }
+}
