@@ -55,29 +55,41 @@ fn push_pop_same_thread(c: &mut Criterion) {
     });
 }
 
-/// Echo thread: returns every record it gets on the second ring. With
-/// `sleep`, it waits on the eventfd when empty instead of spinning.
+/// Echo thread: [`echo`] until `stop`.
 fn spawn_echo(
     mut from: Reader<EventRecord>,
     mut to: Writer<EventRecord>,
     stop: Arc<AtomicBool>,
     sleep: bool,
 ) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            match from.next().unwrap() {
-                Next::Record(rec) => {
+    thread::spawn(move || echo(&mut from, &mut to, sleep, |_| !stop.load(Ordering::Relaxed)))
+}
+
+/// Returns every record from `from` on `to` while `go` says so of the last
+/// record seen. With `sleep`, waits on the eventfd when empty instead of
+/// spinning (yield, not a pure spin: on a shared 2-core host a spin can
+/// hold the core the other side needs for a whole slice).
+fn echo(
+    from: &mut Reader<EventRecord>,
+    to: &mut Writer<EventRecord>,
+    sleep: bool,
+    go: impl Fn(Option<&EventRecord>) -> bool,
+) {
+    let mut last = None;
+    while go(last.as_ref()) {
+        match from.next().unwrap() {
+            Next::Record(rec) => {
+                last = Some(rec);
+                if go(Some(&rec)) {
                     to.push(&rec);
                 }
-                Next::Empty if sleep => {
-                    from.wait(Some(Duration::from_millis(50))).unwrap();
-                }
-                // Yield rather than spin: on a shared 2-core host a pure spin
-                // can hold the core the other side needs for a whole slice.
-                _ => thread::yield_now(),
             }
+            Next::Empty if sleep => {
+                from.wait(Some(Duration::from_millis(50))).unwrap();
+            }
+            _ => thread::yield_now(),
         }
-    })
+    }
 }
 
 fn cross_thread_ping(c: &mut Criterion) {
@@ -120,18 +132,9 @@ fn echo_process(spec: &str) {
     let mut from: Reader<EventRecord> = Reader::open(fds).unwrap();
     let (mut to, _fds) = Ring::create::<EventRecord>(Backing::File(Path::new(f[2])), 64).unwrap();
     println!("READY");
-    loop {
-        match from.next().unwrap() {
-            Next::Record(rec) if rec.kind == STOP_KIND => return,
-            Next::Record(rec) => {
-                to.push(&rec);
-            }
-            Next::Empty if sleep => {
-                from.wait(Some(Duration::from_millis(50))).unwrap();
-            }
-            _ => thread::yield_now(),
-        }
-    }
+    echo(&mut from, &mut to, sleep, |last| {
+        last.is_none_or(|r| r.kind != STOP_KIND)
+    });
 }
 
 fn cross_process_ping(c: &mut Criterion) {

@@ -280,21 +280,19 @@ fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
 /// Pins the calling thread and, when ha.cf says `realtime on`, makes it
 /// SCHED_FIFO and locks memory. Lacking privilege is said once, not fatal.
 fn tune_beat_thread(cfg: &Config) {
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let wanted = cfg
-        .hacf
-        .beat_core
-        .as_ref()
-        .map(|c| c.value)
-        .or_else(|| cores.last().map(|c| c.id));
+    use crate::engine::realtime::{pin_current_thread, promote_current_thread};
+    let wanted = cfg.hacf.beat_core.as_ref().map(|c| c.value).or_else(|| {
+        core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .last()
+            .map(|c| c.id)
+    });
     if let Some(id) = wanted {
-        match cores.iter().find(|c| c.id == id) {
-            Some(core) if core_affinity::set_for_current(*core) => {
-                tracing::info!(core = id, "beat thread pinned");
-            }
-            _ => tracing::warn!(
+        match pin_current_thread(id) {
+            Ok(()) => tracing::info!(core = id, "beat thread pinned"),
+            Err(why) => tracing::warn!(
                 core = id,
-                "could not pin the beat thread to core {id}; running unpinned"
+                "could not pin the beat thread to core {id} ({why}); running unpinned"
             ),
         }
     }
@@ -302,19 +300,13 @@ fn tune_beat_thread(cfg: &Config) {
         return;
     }
     let prio = i32::from(cfg.hacf.realtime_priority.value);
-    let param = libc::sched_param {
-        sched_priority: prio,
-    };
-    // SAFETY: plain syscalls on the current thread / process.
-    let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
-    if rc != 0 {
-        tracing::warn!(
-            "realtime on: SCHED_FIFO priority {prio} refused ({}); the beat thread runs at normal priority",
-            io::Error::from_raw_os_error(rc)
-        );
-    } else {
-        tracing::info!(priority = prio, "beat thread runs SCHED_FIFO");
+    match promote_current_thread(prio) {
+        Ok(()) => tracing::info!(priority = prio, "beat thread runs SCHED_FIFO"),
+        Err(e) => tracing::warn!(
+            "realtime on: SCHED_FIFO priority {prio} refused ({e}); the beat thread runs at normal priority"
+        ),
     }
+    // SAFETY: mlockall has no memory-safety preconditions.
     if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
         tracing::warn!(
             "realtime on: mlockall refused ({}); memory may be paged out",

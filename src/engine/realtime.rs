@@ -1,11 +1,13 @@
-//! Real-time scheduling for the threads that act on a verdict: the
-//! takeover process's main loop and its group workers.
+//! Pinning and real-time scheduling, the one place that does either: the
+//! beat thread (pinned, SCHED_FIFO), the takeover process's main loop and
+//! its group workers (SCHED_FIFO below the beat thread), and
+//! `twinbeat latency`'s pinned threads.
 //!
-//! They run SCHED_FIFO (below the beat thread) with SCHED_RESET_ON_FORK,
-//! so a CPU hog at normal priority cannot delay a takeover by a scheduler
-//! slice, while every script they fork — and every thread they create —
-//! starts back at normal priority: a looping resource script can never
-//! starve the machine.
+//! SCHED_FIFO is always set with SCHED_RESET_ON_FORK, so a CPU hog at
+//! normal priority cannot delay a keepalive or a takeover by a scheduler
+//! slice, while every script forked — and every thread created — starts
+//! back at normal priority: a looping resource script can never starve the
+//! machine.
 
 use std::io;
 
@@ -23,6 +25,22 @@ pub fn promote_current_thread(priority: i32) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// Pins the calling thread to core `core`; the error says why not.
+pub fn pin_current_thread(core: usize) -> Result<(), String> {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let Some(id) = cores.iter().find(|c| c.id == core) else {
+        return Err(format!(
+            "no such core (this host has {:?})",
+            cores.iter().map(|c| c.id).collect::<Vec<_>>()
+        ));
+    };
+    if core_affinity::set_for_current(*id) {
+        Ok(())
+    } else {
+        Err("sched_setaffinity refused".into())
     }
 }
 

@@ -56,24 +56,7 @@ const FRAMED_MAX: usize = max_framed_len(MAX_DATAGRAM);
 
 /// Pins the calling thread to `core`, as the daemon pins its beat thread.
 pub fn pin_to_core(core: usize) -> Result<(), LatencyError> {
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let Some(id) = cores.iter().find(|c| c.id == core) else {
-        return Err(LatencyError::Pin {
-            core,
-            why: format!(
-                "no such core (this host has {:?})",
-                cores.iter().map(|c| c.id).collect::<Vec<_>>()
-            ),
-        });
-    };
-    if core_affinity::set_for_current(*id) {
-        Ok(())
-    } else {
-        Err(LatencyError::Pin {
-            core,
-            why: "sched_setaffinity refused".into(),
-        })
-    }
+    crate::engine::realtime::pin_current_thread(core).map_err(|why| LatencyError::Pin { core, why })
 }
 
 /// Frames probes for the medium and finds them again in what arrives.
