@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -50,40 +48,23 @@ fn ping(ns: &str) -> bool {
 }
 
 fn write_node(root: &Path, name: &str, dev: &str, peer: &str) -> PathBuf {
-    let base = root.join(name);
-    let conf = base.join("ha.d");
-    fs::create_dir_all(conf.join("resource.d")).unwrap();
-    fs::write(
-        conf.join("ha.cf"),
-        format!(
+    let stamp = root.join(name).join("stamp.running");
+    let script = format!(
+        "#!/bin/sh\ncase \"$1\" in\nstart) date +%s%N > '{0}' ;;\nstop) rm -f '{0}' ;;\n\
+         status) if [ -f '{0}' ]; then echo running; else echo stopped; fi ;;\nesac\nexit 0\n",
+        stamp.display()
+    );
+    common::write_node_files(
+        root,
+        name,
+        &format!(
             "keepalive 10ms\nwarntime 100ms\ndeadtime 200ms\ninitdead 3\nudpport 694\n\
-             ucast {dev} {peer}\nauto_failback off\nnode alpha bravo\nrealtime off\n\
-             state_dir {0}/state\nrun_dir {0}/run\n",
-            base.display()
+             ucast {dev} {peer}\nauto_failback off\nnode alpha bravo\nrealtime off\n"
         ),
+        "auth 1\n1 sha1 failover-secret\n",
+        &format!("alpha IPaddr::{VIP}/24 stamp\n"),
+        &[("stamp", &script)],
     )
-    .unwrap();
-    let keys = conf.join("authkeys");
-    fs::write(&keys, "auth 1\n1 sha1 failover-secret\n").unwrap();
-    fs::set_permissions(&keys, fs::Permissions::from_mode(0o600)).unwrap();
-    fs::write(
-        conf.join("haresources"),
-        format!("alpha IPaddr::{VIP}/24 stamp\n"),
-    )
-    .unwrap();
-    let stamp = base.join("stamp.running");
-    let script = conf.join("resource.d/stamp");
-    fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\ncase \"$1\" in\nstart) date +%s%N > '{0}' ;;\nstop) rm -f '{0}' ;;\n\
-             status) if [ -f '{0}' ]; then echo running; else echo stopped; fi ;;\nesac\nexit 0\n",
-            stamp.display()
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    base
 }
 
 #[test]

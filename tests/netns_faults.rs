@@ -26,7 +26,6 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -187,41 +186,38 @@ fn write_node(
     haresources: &str,
     scripts: Scripts,
 ) -> PathBuf {
-    let base = root.join(name);
-    let conf = base.join("ha.d");
-    let rdir = conf.join("resource.d");
-    fs::create_dir_all(&rdir).unwrap();
     let serial = serial.map_or(String::new(), |p| {
         format!("baud 460800\nserial {}\n", p.display())
     });
-    fs::write(
-        conf.join("ha.cf"),
-        format!(
+    let recording = recorder(&root.join(name));
+    let base = common::write_node_files(
+        root,
+        name,
+        &format!(
             "{}udpport 694\nucast {DEV} {peer_addr}\n{serial}auto_failback off\n\
-             node alpha bravo\nrealtime off\nstate_dir {1}/state\nrun_dir {1}/run\n{extra}",
-            common::TEST_TIMINGS,
-            base.display()
+             node alpha bravo\nrealtime off\n{extra}",
+            common::TEST_TIMINGS
         ),
-    )
-    .unwrap();
-    let keys = conf.join("authkeys");
-    fs::write(&keys, "auth 1\n1 sha1 faults-secret\n").unwrap();
-    fs::set_permissions(&keys, fs::Permissions::from_mode(0o600)).unwrap();
-    fs::write(conf.join("haresources"), haresources).unwrap();
+        "auth 1\n1 sha1 faults-secret\n",
+        haresources,
+        &[("record", &recording)],
+    );
     if scripts == Scripts::Debian {
         // Heartbeat's scripts find their helpers by absolute paths
         // (/etc/ha.d/resource.d/hto-mapfuncs, /etc/ha.d/shellfuncs,
         // /usr/lib/ocf): linking them is enough. `shellfuncs` is linked too
         // because HA_FUNCS points into the config dir.
+        let conf = base.join("ha.d");
         for entry in fs::read_dir(DEBIAN_RESOURCE_D).unwrap() {
             let entry = entry.unwrap();
-            std::os::unix::fs::symlink(entry.path(), rdir.join(entry.file_name())).unwrap();
+            std::os::unix::fs::symlink(
+                entry.path(),
+                conf.join("resource.d").join(entry.file_name()),
+            )
+            .unwrap();
         }
         std::os::unix::fs::symlink("/etc/ha.d/shellfuncs", conf.join("shellfuncs")).unwrap();
     }
-    let script = rdir.join("record");
-    fs::write(&script, recorder(&base)).unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
     base
 }
 

@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-
 use common::{NetNs, Pair, ip, is_root};
 
 macro_rules! require_root {
@@ -47,24 +44,17 @@ fn udp_cut_in_a_namespace_while_serial_keeps_the_peer_alive() {
 }
 
 fn write_node(root: &std::path::Path, name: &str, dev: &str, peer: &str) -> std::path::PathBuf {
-    let base = root.join(name);
-    let conf = base.join("ha.d");
-    fs::create_dir_all(&conf).unwrap();
-    fs::write(
-        conf.join("ha.cf"),
-        format!(
+    common::write_node_files(
+        root,
+        name,
+        &format!(
             "keepalive 20ms\nwarntime 250ms\ndeadtime 500ms\ninitdead 3\nudpport 694\n\
-             ucast {dev} {peer}\nbcast {dev}\nauto_failback off\nnode alpha bravo\n\
-             state_dir {0}/state\nrun_dir {0}/run\n",
-            base.display()
+             ucast {dev} {peer}\nbcast {dev}\nauto_failback off\nnode alpha bravo\n"
         ),
+        "auth 3\n3 sha256 veth-secret\n",
+        "alpha demo-service\n",
+        &[],
     )
-    .unwrap();
-    let keys = conf.join("authkeys");
-    fs::write(&keys, "auth 3\n3 sha256 veth-secret\n").unwrap();
-    fs::set_permissions(&keys, fs::Permissions::from_mode(0o600)).unwrap();
-    fs::write(conf.join("haresources"), "alpha demo-service\n").unwrap();
-    base
 }
 
 #[test]

@@ -10,7 +10,6 @@ mod control_common;
 
 use std::fs;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
@@ -236,38 +235,26 @@ impl Drop for Blocked {
 
 fn write_node(root: &Path, name: &str, dev: &str, peer: &str, home: &str) -> PathBuf {
     let base = root.join(name);
-    let conf = base.join("ha.d");
-    fs::create_dir_all(conf.join("resource.d")).unwrap();
-    fs::write(
-        conf.join("ha.cf"),
-        format!(
+    let (stamp, starts) = (base.join("stamp.running"), base.join("stamp.starts"));
+    let script = format!(
+        "#!/bin/sh\ncase \"$1\" in\nstart) touch '{0}'; echo start >> '{1}' ;;\n\
+         stop) rm -f '{0}' ;;\nstatus) if [ -f '{0}' ]; then echo running; else echo stopped; fi ;;\n\
+         esac\nexit 0\n",
+        stamp.display(),
+        starts.display()
+    );
+    common::write_node_files(
+        root,
+        name,
+        &format!(
             "keepalive 20ms\nwarntime 250ms\ndeadtime 500ms\ninitdead 3\nudpport 694\n\
              ucast {dev} {peer}\nauto_failback on\nnode alpha bravo\nrealtime off\n\
-             ping {PINGNODE}\nstate_dir {0}/state\nrun_dir {0}/run\n",
-            base.display()
+             ping {PINGNODE}\n"
         ),
+        "auth 1\n1 sha1 ping-secret\n",
+        &format!("{home} stamp\n"),
+        &[("stamp", &script)],
     )
-    .unwrap();
-    let keys = conf.join("authkeys");
-    fs::write(&keys, "auth 1\n1 sha1 ping-secret\n").unwrap();
-    fs::set_permissions(&keys, fs::Permissions::from_mode(0o600)).unwrap();
-    fs::write(conf.join("haresources"), format!("{home} stamp\n")).unwrap();
-    let stamp = base.join("stamp.running");
-    let starts = base.join("stamp.starts");
-    let script = conf.join("resource.d/stamp");
-    fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\ncase \"$1\" in\nstart) touch '{0}'; echo start >> '{1}' ;;\n\
-             stop) rm -f '{0}' ;;\nstatus) if [ -f '{0}' ]; then echo running; else echo stopped; fi ;;\n\
-             esac\nexit 0\n",
-            stamp.display(),
-            starts.display()
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    base
 }
 
 struct Site {

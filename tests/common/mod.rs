@@ -316,3 +316,39 @@ pub fn wait_until(what: &str, pair: &Pair, ok: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// One node's files for the namespace tests, under `root/name` (returned):
+/// `ha.d/ha.cf` is `hacf` plus this node's `state_dir` and `run_dir`,
+/// `ha.d/authkeys` (mode 0600), `ha.d/haresources`, and each `(name, body)`
+/// of `scripts` as an executable in `ha.d/resource.d`.
+pub fn write_node_files(
+    root: &Path,
+    name: &str,
+    hacf: &str,
+    authkeys: &str,
+    haresources: &str,
+    scripts: &[(&str, &str)],
+) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let base = root.join(name);
+    let conf = base.join("ha.d");
+    fs::create_dir_all(conf.join("resource.d")).unwrap();
+    fs::write(
+        conf.join("ha.cf"),
+        format!(
+            "{hacf}state_dir {0}/state\nrun_dir {0}/run\n",
+            base.display()
+        ),
+    )
+    .unwrap();
+    let keys = conf.join("authkeys");
+    fs::write(&keys, authkeys).unwrap();
+    fs::set_permissions(&keys, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(conf.join("haresources"), haresources).unwrap();
+    for (script, body) in scripts {
+        let path = conf.join("resource.d").join(script);
+        fs::write(&path, body).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    base
+}
