@@ -14,8 +14,10 @@
 use std::io::{Read, Write};
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
 
 use hdrhistogram::Histogram;
 use twinbeat::control::client::Client;
@@ -192,23 +194,7 @@ fn engine(keepalive: &str, deadtime: &str, serial: bool, io: &str) -> Run {
     }
     let mut children: Vec<Child> = nodes
         .iter()
-        .map(|n| {
-            Command::new(env!("CARGO_BIN_EXE_twinbeat"))
-                .args([
-                    "run",
-                    "--dir",
-                    n.config_dir.to_str().unwrap(),
-                    "--node",
-                    n.name,
-                    "--io",
-                    io,
-                ])
-                .env("TWINBEAT_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
+        .map(|n| common::spawn_daemon(n, &["--io", io], "warn", Stdio::null()))
         .collect();
     std::thread::sleep(Duration::from_millis(1500));
     let pid = children[0].id();

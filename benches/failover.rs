@@ -14,8 +14,10 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod common;
 
 use hdrhistogram::Histogram;
 use twinbeat::control::client::Client;
@@ -52,21 +54,7 @@ fn install_stamp_script(n: &NodeDirs) {
 }
 
 fn spawn(n: &NodeDirs, log: &Path) -> Child {
-    let log = std::fs::File::create(log).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_twinbeat"))
-        .args([
-            "run",
-            "--dir",
-            n.config_dir.to_str().unwrap(),
-            "--node",
-            n.name,
-        ])
-        .env("TWINBEAT_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    common::spawn_daemon(n, &[], "warn", std::fs::File::create(log).unwrap().into())
 }
 
 fn wait(limit: Duration, mut ok: impl FnMut() -> bool) -> bool {

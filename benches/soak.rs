@@ -18,6 +18,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use twinbeat::control::client::Client;
 use twinbeat::demo::{NodeDirs, PairParams, write_configs};
 use twinbeat::engine::status::Snapshot;
@@ -79,21 +81,7 @@ fn cpu_load() -> Kids {
 }
 
 fn spawn(n: &NodeDirs, log: &Path) -> Child {
-    let log = std::fs::File::create(log).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_twinbeat"))
-        .args([
-            "run",
-            "--dir",
-            n.config_dir.to_str().unwrap(),
-            "--node",
-            n.name,
-        ])
-        .env("TWINBEAT_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    common::spawn_daemon(n, &[], "info", std::fs::File::create(log).unwrap().into())
 }
 
 fn status(n: &NodeDirs) -> Option<Snapshot> {
