@@ -3,15 +3,17 @@
 //! running (their scripts outlive it), what each group's `status` says
 //! now, and whether the node was left unclean.
 //!
-//! Scripts run in sessions of their own, so a takeover process killed with
-//! SIGKILL leaves them running. Each script's environment carries
-//! [`ENV_AGENT_RUN_DIR`]; a session leader with that variable is an action
-//! of a takeover process of this run dir. The restarted process waits for
-//! them to finish (up to the longest action timeout, then kills their
-//! process groups) before it asks for status, so a start that was under
-//! way is neither run twice nor mistaken for a stopped resource. Daemons
-//! that scripts start leave the script's session (they call setsid
-//! themselves), so they are not waited for.
+//! Scripts run in process groups of their own, so a takeover process
+//! killed with SIGKILL leaves them running. Each script's environment
+//! carries [`ENV_AGENT_RUN_DIR`]; a process-group leader with that variable
+//! that does not lead a session is an action of a takeover process of this
+//! run dir. The restarted
+//! process waits for them to finish (up to the longest action timeout, then
+//! kills their process groups) before it asks for status, so a start that
+//! was under way is neither run twice nor mistaken for a stopped resource.
+//! Daemons that scripts start inherit the variable but lead sessions of
+//! their own (setsid), and a script's other children are not group
+//! leaders, so neither is waited for (nor killed).
 //!
 //! The unclean mark is kept as a file in the run dir: it survives the
 //! takeover process and the daemon, not a reboot (which also ends whatever
@@ -72,7 +74,7 @@ pub fn leftover_actions(run_dir: &Path) -> Vec<i32> {
         else {
             continue;
         };
-        if pid == me || session_of(pid) != Some(pid) {
+        if pid == me || !is_action_leader(pid) {
             continue;
         }
         let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
@@ -87,18 +89,28 @@ pub fn leftover_actions(run_dir: &Path) -> Vec<i32> {
     found
 }
 
-/// The session id in `/proc/PID/stat` (the 6th field; the command name
-/// before it may hold spaces and parentheses).
-fn session_of(pid: u32) -> Option<u32> {
+/// Whether `pid` leads its process group but not its session: what the
+/// resource runner makes of a script, and what a daemon that detached
+/// itself (setsid) is not.
+fn is_action_leader(pid: u32) -> bool {
+    group_and_session(pid).is_some_and(|(pgrp, sid)| pgrp == pid && sid != pid)
+}
+
+/// The process group and session in `/proc/PID/stat` (the 5th and 6th
+/// fields; the command name before them may hold spaces and parentheses).
+/// `None` for a process that is gone or finished and not yet reaped.
+fn group_and_session(pid: u32) -> Option<(u32, u32)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = stat.get(stat.rfind(')')? + 1..)?;
     let mut fields = after.split_whitespace();
     // state, ppid, pgrp, session
     let state = fields.next()?;
     if state == "Z" {
-        return None; // finished, not yet reaped
+        return None;
     }
-    fields.nth(2)?.parse().ok()
+    let pgrp = fields.nth(1)?.parse().ok()?;
+    let sid = fields.next()?.parse().ok()?;
+    Some((pgrp, sid))
 }
 
 /// Waits until no leftover action of `run_dir` runs, at most `limit`; then
@@ -202,21 +214,37 @@ mod tests {
     }
 
     #[test]
-    fn a_marked_session_leader_is_found_until_it_ends() {
+    fn a_marked_group_leader_is_found_until_it_ends() {
         use std::os::unix::process::CommandExt;
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = std::process::Command::new("sleep");
         cmd.arg("30").env(ENV_AGENT_RUN_DIR, dir.path());
-        // SAFETY: setsid between fork and exec.
+        cmd.process_group(0);
+        let mut child = cmd.spawn().unwrap();
+        let pid = child.id() as i32;
+        // A daemon a script started: same marker, but it detached itself.
+        let mut daemon = std::process::Command::new("sleep");
+        daemon.arg("30").env(ENV_AGENT_RUN_DIR, dir.path());
+        // SAFETY: setsid between fork and exec, as a daemon does.
         unsafe {
-            cmd.pre_exec(|| {
+            daemon.pre_exec(|| {
                 libc::setsid();
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().unwrap();
-        let pid = child.id() as i32;
+        let mut daemon = daemon.spawn().unwrap();
+        // And a child in the caller's own group: not a leader.
+        let mut plain = std::process::Command::new("sleep");
+        let mut plain = plain
+            .arg("30")
+            .env(ENV_AGENT_RUN_DIR, dir.path())
+            .spawn()
+            .unwrap();
         assert_eq!(leftover_actions(dir.path()), [pid]);
+        for other in [&mut daemon, &mut plain] {
+            let _ = other.kill();
+            let _ = other.wait();
+        }
         let other = tempfile::tempdir().unwrap();
         assert!(leftover_actions(other.path()).is_empty(), "another run dir");
         // Killed at the limit.
