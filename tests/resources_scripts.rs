@@ -566,3 +566,78 @@ fn the_executor_reports_on_a_channel_while_the_caller_goes_on() {
     assert!(report.elapsed >= Duration::from_secs(1));
     assert!(!executor.is_busy("slow"));
 }
+
+/// Records which thread ran each action; `hang` blocks its status until
+/// released.
+struct ThreadRecorder {
+    ran_on: Mutex<Vec<(String, std::thread::ThreadId)>>,
+    release: Mutex<bool>,
+    released: std::sync::Condvar,
+}
+
+impl Agent for ThreadRecorder {
+    fn run(&self, resource: &Resource, action: Action, _timeout: Duration) -> Outcome {
+        self.ran_on
+            .lock()
+            .unwrap()
+            .push((resource.script.clone(), std::thread::current().id()));
+        if resource.script == "hang" && action == Action::Status {
+            let mut go = self.release.lock().unwrap();
+            while !*go {
+                go = self.released.wait(go).unwrap();
+            }
+        }
+        match action {
+            Action::Status => Outcome::State(ResourceState::Stopped),
+            _ => Outcome::Done,
+        }
+    }
+}
+
+#[test]
+fn each_group_keeps_one_worker_thread_and_a_hung_group_does_not_hold_another() {
+    let agent = Arc::new(ThreadRecorder {
+        ran_on: Mutex::new(Vec::new()),
+        release: Mutex::new(false),
+        released: std::sync::Condvar::new(),
+    });
+    let mut executor = GroupExecutor::new(agent.clone(), fast_policy());
+    let next = |executor: &GroupExecutor| {
+        executor
+            .reports()
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a report")
+    };
+    executor
+        .submit(GroupOp::Status, group("node1 hang"))
+        .unwrap();
+    // While `hang` blocks its worker, `quick` runs three jobs in turn.
+    for op in [GroupOp::Status, GroupOp::Start, GroupOp::Stop] {
+        executor.submit(op, group("node1 quick")).unwrap();
+        let report = next(&executor);
+        assert_eq!((report.group.as_str(), report.op), ("quick", op));
+    }
+    assert!(executor.is_busy("hang"));
+    *agent.release.lock().unwrap() = true;
+    agent.released.notify_all();
+    assert_eq!(next(&executor).group, "hang");
+    executor
+        .submit(GroupOp::Start, group("node1 hang"))
+        .unwrap();
+    assert_eq!(next(&executor).op, GroupOp::Start);
+
+    let ran_on = agent.ran_on.lock().unwrap().clone();
+    let threads_of = |name: &str| {
+        let mut t: Vec<_> = ran_on
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, t)| *t)
+            .collect();
+        t.dedup();
+        t
+    };
+    assert_eq!(threads_of("quick").len(), 1, "{ran_on:?}");
+    assert_eq!(threads_of("hang").len(), 1, "{ran_on:?}");
+    assert_ne!(threads_of("quick"), threads_of("hang"));
+    assert_ne!(threads_of("quick")[0], std::thread::current().id());
+}
