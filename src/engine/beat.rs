@@ -238,6 +238,9 @@ impl<B: Backend> BeatLoop<B> {
         let now = monotonic_ns();
         self.core.detector.on_tick(now);
         self.core.publish(sink);
+        // A verdict wakes the takeover process before this turn's
+        // keepalives go out, not after.
+        sink.flush();
         self.core.drain_outbox(&mut self.backend);
         self.core.update_own_status();
         let now = monotonic_ns();
