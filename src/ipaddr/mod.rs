@@ -33,10 +33,10 @@
 //! controller or the announcer.
 
 pub mod arp;
+mod ifindex;
 pub mod netlink;
 pub mod resolve;
 
-use std::ffi::CString;
 use std::io;
 use std::net::Ipv4Addr;
 use std::thread::JoinHandle;
@@ -46,6 +46,7 @@ use crate::config::IpAddrSpec;
 use crate::time::monotonic_ns;
 
 pub use arp::{Announcer, ArpConfig, ArpReport, ArpSchedule};
+use ifindex::InterfaceIndex;
 use netlink::{AddrEntry, AddrRequest, NetlinkError, RTM_DELADDR, RTM_NEWADDR, RouteSocket};
 
 const IFNAMSIZ: usize = 16;
@@ -168,31 +169,12 @@ pub struct StartReport {
 /// would cost more than the action).
 pub struct IpAddrController {
     nl: RouteSocket,
+    ifindex: InterfaceIndex,
     addrs: Vec<AddrEntry>,
 }
 
 fn elapsed_since(start_ns: u64) -> Duration {
     Duration::from_nanos(monotonic_ns().saturating_sub(start_ns))
-}
-
-fn interface_index(name: &str) -> Result<u32, IpAddrError> {
-    let valid = !name.is_empty()
-        && name.len() < IFNAMSIZ
-        && name != "."
-        && name != ".."
-        && !name
-            .bytes()
-            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b.is_ascii_control());
-    if !valid {
-        return Err(IpAddrError::BadInterfaceName(name.to_string()));
-    }
-    let c_name = CString::new(name).map_err(|_| IpAddrError::BadInterfaceName(name.into()))?;
-    // SAFETY: `c_name` is a valid NUL-terminated string.
-    let index = unsafe { libc::if_nametoindex(c_name.as_ptr()) };
-    if index == 0 {
-        return Err(IpAddrError::NoSuchInterface(name.to_string()));
-    }
-    Ok(index)
 }
 
 fn interface_name(ifindex: u32) -> String {
@@ -215,6 +197,7 @@ impl IpAddrController {
     pub fn open() -> Result<IpAddrController, IpAddrError> {
         Ok(IpAddrController {
             nl: RouteSocket::open().map_err(IpAddrError::Open)?,
+            ifindex: InterfaceIndex::open().map_err(IpAddrError::Open)?,
             addrs: Vec::with_capacity(64),
         })
     }
@@ -227,7 +210,11 @@ impl IpAddrController {
 
     /// Fills in the interface, prefix and broadcast the spec leaves out.
     pub fn resolve(&mut self, spec: &IpAddrSpec) -> Result<ResolvedAddr, IpAddrError> {
-        let given = spec.iface.as_deref().map(interface_index).transpose()?;
+        let given = spec
+            .iface
+            .as_deref()
+            .map(|name| self.ifindex.of(name))
+            .transpose()?;
         let need_subnet = given.is_none() || spec.cidr.is_none();
         if need_subnet {
             self.refresh()?;
@@ -365,7 +352,11 @@ impl IpAddrController {
     /// Deletes the address; absent is success.
     pub fn remove(&mut self, spec: &IpAddrSpec) -> Result<RemoveReport, IpAddrError> {
         let t0 = monotonic_ns();
-        let only = spec.iface.as_deref().map(interface_index).transpose()?;
+        let only = spec
+            .iface
+            .as_deref()
+            .map(|name| self.ifindex.of(name))
+            .transpose()?;
         self.refresh()?;
         let mut removed = 0;
         let matching: Vec<AddrEntry> = self
@@ -407,7 +398,11 @@ impl IpAddrController {
     /// `Running` when the address is configured (on the spec's interface and
     /// with its prefix where given).
     pub fn status(&mut self, spec: &IpAddrSpec) -> Result<IpStatus, IpAddrError> {
-        let only = spec.iface.as_deref().map(interface_index).transpose()?;
+        let only = spec
+            .iface
+            .as_deref()
+            .map(|name| self.ifindex.of(name))
+            .transpose()?;
         self.refresh()?;
         let present = self
             .addrs
