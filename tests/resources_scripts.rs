@@ -571,6 +571,8 @@ fn the_executor_reports_on_a_channel_while_the_caller_goes_on() {
 /// released.
 struct ThreadRecorder {
     ran_on: Mutex<Vec<(String, std::thread::ThreadId)>>,
+    /// The kernel's id of the last thread that ran an action.
+    last_tid: Mutex<Option<i32>>,
     release: Mutex<bool>,
     released: std::sync::Condvar,
 }
@@ -581,6 +583,8 @@ impl Agent for ThreadRecorder {
             .lock()
             .unwrap()
             .push((resource.script.clone(), std::thread::current().id()));
+        // SAFETY: gettid has no preconditions.
+        *self.last_tid.lock().unwrap() = Some(unsafe { libc::gettid() });
         if resource.script == "hang" && action == Action::Status {
             let mut go = self.release.lock().unwrap();
             while !*go {
@@ -598,6 +602,7 @@ impl Agent for ThreadRecorder {
 fn each_group_keeps_one_worker_thread_and_a_hung_group_does_not_hold_another() {
     let agent = Arc::new(ThreadRecorder {
         ran_on: Mutex::new(Vec::new()),
+        last_tid: Mutex::new(None),
         release: Mutex::new(false),
         released: std::sync::Condvar::new(),
     });
@@ -640,4 +645,73 @@ fn each_group_keeps_one_worker_thread_and_a_hung_group_does_not_hold_another() {
     assert_eq!(threads_of("hang").len(), 1, "{ran_on:?}");
     assert_ne!(threads_of("quick"), threads_of("hang"));
     assert_ne!(threads_of("quick")[0], std::thread::current().id());
+}
+
+/// The scheduler state letter (R, S, ...) of this process's thread `tid`.
+fn thread_state(tid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    let after = stat.get(stat.rfind(')')? + 1..)?;
+    after.split_whitespace().next()?.chars().next()
+}
+
+#[test]
+fn asked_to_stay_awake_an_idle_worker_polls_until_the_moment_then_sleeps() {
+    let agent = Arc::new(ThreadRecorder {
+        ran_on: Mutex::new(Vec::new()),
+        last_tid: Mutex::new(None),
+        release: Mutex::new(true),
+        released: std::sync::Condvar::new(),
+    });
+    let mut executor = GroupExecutor::new(agent.clone(), fast_policy());
+    executor
+        .submit(GroupOp::Status, group("node1 quick"))
+        .unwrap();
+    executor
+        .reports()
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap();
+    let worker = agent
+        .last_tid
+        .lock()
+        .unwrap()
+        .expect("the worker ran the status");
+    let settle = Instant::now() + Duration::from_secs(5);
+    while thread_state(worker) != Some('S') && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(thread_state(worker), Some('S'), "an idle worker sleeps");
+
+    let window = Duration::from_millis(400);
+    let until = twinbeat::time::monotonic_ns() + window.as_nanos() as u64;
+    executor.stay_awake_until(until);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(thread_state(worker), Some('R'), "polling, not sleeping");
+
+    // A job submitted now is taken at once and reported as usual.
+    executor
+        .submit(GroupOp::Start, group("node1 quick"))
+        .unwrap();
+    let report = executor
+        .reports()
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(report.op, GroupOp::Start);
+    // After its job the worker sleeps again, window or not.
+    let settle = Instant::now() + Duration::from_secs(5);
+    while thread_state(worker) != Some('S') && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(thread_state(worker), Some('S'));
+
+    // Asked again, it polls until the moment passes, then sleeps.
+    let until = twinbeat::time::monotonic_ns() + window.as_nanos() as u64;
+    executor.stay_awake_until(until);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(thread_state(worker), Some('R'));
+    std::thread::sleep(window);
+    let settle = Instant::now() + Duration::from_secs(5);
+    while thread_state(worker) != Some('S') && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(thread_state(worker), Some('S'), "asleep after the window");
 }

@@ -8,15 +8,20 @@
 //! its worker (at startup that is the status probe), so a takeover hands
 //! its start to a thread that is already there and already realtime,
 //! instead of paying a thread's creation (~0.1 ms here) between the
-//! detector's verdict and the virtual IP.
+//! detector's verdict and the virtual IP. [`GroupExecutor::stay_awake_until`]
+//! makes idle workers poll for their next job for a short while (see
+//! `takeover::alert`), so the job does not wait for a sleeping thread to be
+//! woken either.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{Receiver, Sender, unbounded};
+use crossbeam::channel::{Receiver, Sender, TryRecvError, unbounded};
 
 use crate::config::ResourceGroup;
+use crate::time::{Nanos, monotonic_ns};
 
 use super::agent::Agent;
 use super::group::{GroupOutcome, GroupPolicy, group_status, start_group_probed, stop_group};
@@ -63,7 +68,16 @@ pub struct GroupExecutor {
     /// normal priority at fork); `None` leaves them as created.
     realtime: Option<i32>,
     /// Each group's worker, by group key.
-    workers: HashMap<String, Sender<Job>>,
+    workers: HashMap<String, Sender<Work>>,
+    /// Idle workers poll for a job until this moment (monotonic ns).
+    awake_until: Arc<AtomicU64>,
+}
+
+/// What a worker's channel carries.
+enum Work {
+    Run(Job),
+    /// Poll for the next job until `awake_until` instead of sleeping.
+    StayAwake,
 }
 
 /// One submitted action, as its worker receives it.
@@ -82,16 +96,41 @@ struct WorkerContext {
     busy: Arc<Mutex<HashSet<String>>>,
     reports: Sender<GroupReport>,
     realtime: Option<i32>,
+    awake_until: Arc<AtomicU64>,
 }
 
 impl WorkerContext {
+    /// The next job; polls while asked to stay awake, sleeps otherwise.
+    /// `None` once the executor is gone.
+    fn next_job(&self, jobs: &Receiver<Work>, mut polling: bool) -> Option<Job> {
+        loop {
+            let work = if polling && monotonic_ns() < self.awake_until.load(Ordering::Relaxed) {
+                match jobs.try_recv() {
+                    Ok(work) => work,
+                    Err(TryRecvError::Empty) => {
+                        std::hint::spin_loop();
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => return None,
+                }
+            } else {
+                jobs.recv().ok()?
+            };
+            match work {
+                Work::Run(job) => return Some(job),
+                Work::StayAwake => polling = true,
+            }
+        }
+    }
+
     /// Runs jobs until the executor is dropped.
-    fn serve(self, jobs: Receiver<Job>) {
+    fn serve(self, jobs: Receiver<Work>) {
         if let Some(p) = self.realtime {
             // Refusal was reported when the takeover process started.
             let _ = crate::engine::realtime::promote_current_thread(p);
         }
-        for job in jobs {
+        // After a job the worker sleeps: it polls only when asked to.
+        while let Some(job) = self.next_job(&jobs, false) {
             let started = Instant::now();
             let (agent, policy, group) = (self.agent.as_ref(), &self.policy, &job.group);
             let outcome = match job.op {
@@ -130,6 +169,7 @@ impl GroupExecutor {
             next_job: 1,
             realtime: None,
             workers: HashMap::new(),
+            awake_until: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -190,11 +230,14 @@ impl GroupExecutor {
                     }
                 },
             };
-            match worker.send(job) {
+            match worker.send(Work::Run(job)) {
                 Ok(()) => return Ok(id),
                 Err(returned) => {
                     self.workers.remove(&key);
-                    job = returned.into_inner();
+                    match returned.into_inner() {
+                        Work::Run(returned) => job = returned,
+                        Work::StayAwake => break,
+                    }
                 }
             }
         }
@@ -205,7 +248,16 @@ impl GroupExecutor {
         })
     }
 
-    fn start_worker(&mut self, key: &str) -> Result<Sender<Job>, String> {
+    /// Idle workers poll for their next job until `until` (monotonic ns)
+    /// instead of sleeping; a worker goes back to sleeping after that job.
+    pub fn stay_awake_until(&self, until: Nanos) {
+        self.awake_until.store(until, Ordering::Relaxed);
+        for worker in self.workers.values() {
+            let _ = worker.send(Work::StayAwake);
+        }
+    }
+
+    fn start_worker(&mut self, key: &str) -> Result<Sender<Work>, String> {
         let (tx, rx) = unbounded();
         let context = WorkerContext {
             key: key.to_string(),
@@ -214,6 +266,7 @@ impl GroupExecutor {
             busy: self.busy.clone(),
             reports: self.reports_tx.clone(),
             realtime: self.realtime,
+            awake_until: self.awake_until.clone(),
         };
         std::thread::Builder::new()
             .name(format!("group-{}", self.workers.len() + 1))

@@ -269,6 +269,12 @@ impl Manager {
         }
     }
 
+    /// Group workers poll for their next job until `until` (monotonic ns):
+    /// a verdict may be near (see [`super::alert`]).
+    pub fn stay_awake_until(&self, until: Nanos) {
+        self.executor.stay_awake_until(until);
+    }
+
     pub fn reports(&self) -> crossbeam::channel::Receiver<GroupReport> {
         self.executor.reports().clone()
     }

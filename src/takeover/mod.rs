@@ -16,6 +16,7 @@
 //! Its messages carry the next agent epoch (`TWINBEAT_AGENT_EPOCH`), so the
 //! peer hears it as a new sender and re-announces its state.
 
+pub mod alert;
 mod builtin_ip;
 pub mod fence;
 mod manager;
@@ -335,6 +336,9 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
         "takeover process consuming the event ring"
     );
     let mut leaving_since: Option<Instant> = None;
+    let deadtime = u64::try_from(cfg.hacf.deadtime.value.as_nanos()).unwrap_or(u64::MAX);
+    // While a verdict may be near, poll the ring instead of sleeping.
+    let mut awake_until: u64 = 0;
     // SAFETY: getppid has no preconditions.
     let daemon = unsafe { libc::getppid() };
     loop {
@@ -385,6 +389,20 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
                         "{}",
                         describe(&ev, &names, monotonic_ns())
                     );
+                    match ev {
+                        Event::PeerWarn { at, silent_for, .. } => {
+                            if let Some(until) = alert::awake_until(at, silent_for, deadtime) {
+                                awake_until = until;
+                                if let Some(m) = manager.as_ref() {
+                                    m.stay_awake_until(until);
+                                }
+                            }
+                        }
+                        Event::PeerDead { .. }
+                        | Event::PeerAlive { .. }
+                        | Event::PeerRestarted { .. } => awake_until = 0,
+                        _ => {}
+                    }
                     if let Some(m) = manager.as_mut() {
                         m.on_event(now, &ev);
                     }
@@ -440,6 +458,10 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
                         }
                     }
                     m.on_tick(monotonic_ns());
+                }
+                if monotonic_ns() < awake_until {
+                    std::hint::spin_loop();
+                    continue;
                 }
                 let wait = manager
                     .as_ref()
