@@ -244,6 +244,10 @@ fn every_directive_file_is_valid_and_acted_on() {
     assert_eq!(cfg.cluster_name(), "pair1");
     assert_eq!(cfg.cluster_id(), twinbeat::wire::cluster_id("pair1"));
     assert_eq!(h.beat_core.as_ref().map(|c| c.value), Some(1));
+    assert_eq!(
+        h.beat_backup_core.as_ref().map(|c| c.value),
+        Some(twinbeat::config::BackupCore::Core(0))
+    );
     assert_eq!(h.realtime_priority.value, 70);
     assert_eq!(cfg.auth.active_index(), 3);
     assert_eq!(cfg.auth.defined().count(), 3);
@@ -401,6 +405,14 @@ fn each_hacf_rule_has_its_exact_message() {
         (
             "realtime_priority_range.cf",
             "ha.cf:4: realtime_priority `100` must be a number from 1 to 99",
+        ),
+        (
+            "backup_core_is_beat_core.cf",
+            "ha.cf:5: beat_backup_core 1 is beat_core's core (line 4): the backup sender must run on another core to cover for the beat thread; name another core or `off`",
+        ),
+        (
+            "backup_core_bad.cf",
+            "ha.cf:4: beat_backup_core `first` is not a core number (0, 1, ...) or off",
         ),
         (
             "udpport_range.cf",

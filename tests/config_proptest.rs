@@ -28,6 +28,7 @@ const WORDS: &[&str] = &[
     "crm",
     "cluster",
     "beat_core",
+    "beat_backup_core",
     "auth",
     "1",
     "15",

@@ -384,6 +384,7 @@ fn beat_loop_turns_do_not_allocate() {
                 link_lines: vec![0],
                 io_fallback_reason: None,
                 pid: 0,
+                backup_core: Err("none in this test".into()),
             };
             let keys = KeyRing::new(&cfg.auth).unwrap();
             BeatLoop::new(&plan, backend, keys, 1, &[None], info, monotonic_ns()).unwrap()

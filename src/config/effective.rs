@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use super::Config;
 use super::duration::format_duration;
-use super::hacf::{LinkSpec, Setting};
+use super::hacf::{BackupCore, LinkSpec, Setting};
 
 const DEFAULT_MARK: &str = "  # default";
 
@@ -122,6 +122,17 @@ fn render_into(config: &Config, out: &mut String) -> std::fmt::Result {
     match &h.beat_core {
         Some(core) => writeln!(out, "beat_core {}", core.value)?,
         None => writeln!(out, "# beat_core: the last core{DEFAULT_MARK}")?,
+    }
+    match &h.beat_backup_core {
+        Some(Setting {
+            value: BackupCore::Core(c),
+            ..
+        }) => writeln!(out, "beat_backup_core {c}")?,
+        Some(_) => writeln!(out, "beat_backup_core off")?,
+        None => writeln!(
+            out,
+            "# beat_backup_core: the first core that is not beat_core's{DEFAULT_MARK}"
+        )?,
     }
     match &h.watchdog {
         Some(w) => writeln!(out, "watchdog {}", w.value.display())?,

@@ -19,6 +19,9 @@
 //! - `cluster NAME`: the cluster's identity on the wire (default: the sorted
 //!   node names joined by `,`). Heartbeat 3 also reads `cluster`.
 //! - `beat_core N`: the core the beat thread is pinned to (default: last).
+//! - `beat_backup_core N|off`: the core of the backup sender, which sends
+//!   the keepalives while the beat thread's core is not run (default: the
+//!   first core that is not the beat thread's; see `engine::backup`).
 //! - `realtime_priority N`: SCHED_FIFO priority of the beat thread, 1..99
 //!   (default 50). Heartbeat's `rtprio N` sets the same value.
 //! - `builtin_ipaddr on|off` (default on): `IPaddr`, `IPaddr2` and bare IPs
@@ -89,6 +92,13 @@ impl<T> std::ops::Deref for Setting<T> {
     fn deref(&self) -> &T {
         &self.value
     }
+}
+
+/// Where the backup sender runs (`beat_backup_core`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupCore {
+    Core(usize),
+    Off,
 }
 
 /// Whether resource groups go back to their home node when it returns.
@@ -218,6 +228,8 @@ pub struct HaCf {
     pub cluster: Option<Setting<String>>,
     /// `None` = the last core.
     pub beat_core: Option<Setting<usize>>,
+    /// `None` = the first core that is not the beat thread's.
+    pub beat_backup_core: Option<Setting<BackupCore>>,
     pub realtime_priority: Setting<u8>,
     /// `IPaddr`/`IPaddr2` handled in-process (netlink) rather than by the
     /// resource.d scripts.
@@ -285,6 +297,7 @@ impl Default for HaCf {
             run_dir: Setting::default_value(PathBuf::from(DEFAULT_RUN_DIR)),
             cluster: None,
             beat_core: None,
+            beat_backup_core: None,
             realtime_priority: Setting::default_value(DEFAULT_REALTIME_PRIORITY),
             builtin_ipaddr: Setting::default_value(true),
             takeover: super::knobs::TakeoverKnobs::default(),
@@ -763,6 +776,11 @@ impl Parser<'_> {
             "beat_core" => match value.parse::<usize>() {
                 Ok(core) => self.cfg.beat_core = Some(Setting { value: core, line: Some(line_no) }),
                 Err(_) => self.error(line_no, format!("beat_core `{}` is not a core number (0, 1, ...)", shown(value))),
+            },
+            "beat_backup_core" => match (value.parse::<usize>(), parse_bool(value)) {
+                (Ok(core), _) => self.cfg.beat_backup_core = Some(Setting { value: BackupCore::Core(core), line: Some(line_no) }),
+                (_, Some(false)) => self.cfg.beat_backup_core = Some(Setting { value: BackupCore::Off, line: Some(line_no) }),
+                _ => self.error(line_no, format!("beat_backup_core `{}` is not a core number (0, 1, ...) or off", shown(value))),
             },
             // `rtprio` is Heartbeat's name for the same thing: its range is
             // SCHED_FIFO's, 1..99 on Linux.
@@ -1320,6 +1338,18 @@ impl Parser<'_> {
         }
         self.check_nodes();
         self.check_logging();
+        if let (Some(beat), Some(backup)) = (&self.cfg.beat_core, &self.cfg.beat_backup_core)
+            && backup.value == BackupCore::Core(beat.value)
+        {
+            let (core, line, beat_line) =
+                (beat.value, backup.line.unwrap_or(0), beat.line.unwrap_or(0));
+            self.error(
+                line,
+                format!(
+                    "beat_backup_core {core} is beat_core's core (line {beat_line}): the backup sender must run on another core to cover for the beat thread; name another core or `off`"
+                ),
+            );
+        }
         if self.cfg.auto_failback.is_default() {
             self.warning(
                 0,
@@ -1431,6 +1461,7 @@ fn is_known(directive: &str) -> bool {
         "run_dir",
         "cluster",
         "beat_core",
+        "beat_backup_core",
         "realtime_priority",
         "rtprio",
         "builtin_ipaddr",

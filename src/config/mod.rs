@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 pub use authkeys::{AuthKeys, AuthMethod};
 pub use diag::{ConfigError, Diagnostic, Diagnostics, Severity};
 pub use effective::render_effective;
-pub use hacf::{AutoFailback, HaCf, Link, LinkSpec, Setting};
+pub use hacf::{AutoFailback, BackupCore, HaCf, Link, LinkSpec, Setting};
 pub use haresources::{IpAddrSpec, Resource, ResourceGroup};
 
 pub const HACF_FILE: &str = "ha.cf";

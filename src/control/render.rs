@@ -91,6 +91,7 @@ fn render_node(out: &mut String, snapshot: &Snapshot) {
                 node.skipped_sends,
             ),
         ],
+        vec!["backup sender".to_owned(), backup_sender(&node.backup)],
         vec!["io backend".to_owned(), backend],
         vec!["io".to_owned(), io.describe.clone()],
         vec![
@@ -106,6 +107,25 @@ fn render_node(out: &mut String, snapshot: &Snapshot) {
         ],
     ];
     table(out, None, &rows, &[]);
+}
+
+fn backup_sender(b: &crate::engine::status::BackupSnapshot) -> String {
+    let Some(core) = b.core else {
+        return format!("none ({})", b.note);
+    };
+    let mut text = format!(
+        "core {core}: covered {} hold-ups of the beat thread (longest {}) with {} rounds",
+        b.episodes,
+        micros_u64(b.longest_held_up_us),
+        b.rounds
+    );
+    if b.gave_up > 0 {
+        text.push_str(&format!(", gave up on {} (beat thread stuck)", b.gave_up));
+    }
+    if b.send_errors > 0 {
+        text.push_str(&format!(", {} send errors", b.send_errors));
+    }
+    text
 }
 
 fn render_peers(out: &mut String, snapshot: &Snapshot) {

@@ -18,12 +18,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam::channel::{Receiver, Sender};
 
 use crate::detector::{Arrival, Detector, Event, LinkId, Liveness, PeerId, PeerStatus, Rejected};
+use crate::engine::backup::BeatShared;
 use crate::engine::events::Received;
 use crate::engine::io::{Backend, Completion};
 use crate::engine::outbox::{OutboxRecord, Outgoing};
 use crate::engine::plan::BeatPlan;
 use crate::engine::status::{
-    IoSnapshot, LinkSnapshot, NodeSnapshot, PeerSnapshot, Percentiles, Snapshot,
+    BackupSnapshot, IoSnapshot, LinkSnapshot, NodeSnapshot, PeerSnapshot, Percentiles, Snapshot,
 };
 use crate::reach::ReachReport;
 use crate::ring::{Next, Reader};
@@ -80,6 +81,8 @@ pub struct LoopInfo {
     pub link_lines: Vec<usize>,
     pub io_fallback_reason: Option<String>,
     pub pid: u32,
+    /// The backup sender's core, or why there is none.
+    pub backup_core: Result<usize, String>,
 }
 
 /// Receive-side state of a serial link.
@@ -102,8 +105,8 @@ struct Core {
     drops: Vec<DropCounters>,
     send_errors: Vec<u64>,
     serial: Vec<Option<SerialRx>>,
-    generation: u32,
-    sequence: u32,
+    /// The frame counter, our last round and the backup sender's figures.
+    shared: Arc<BeatShared>,
     status: NodeStatus,
     hold: HoldState,
     next_send: Nanos,
@@ -177,8 +180,7 @@ impl<B: Backend> BeatLoop<B> {
                 drops: vec![DropCounters::new(); links],
                 send_errors: vec![0; links],
                 serial,
-                generation,
-                sequence: 0,
+                shared: Arc::new(BeatShared::new(generation)),
                 status: NodeStatus::Init,
                 hold: HoldState::default(),
                 next_send: now,
@@ -209,6 +211,11 @@ impl<B: Backend> BeatLoop<B> {
 
     pub fn backend(&self) -> &B {
         &self.backend
+    }
+
+    /// What the backup sender needs from this loop.
+    pub fn shared(&self) -> Arc<BeatShared> {
+        self.core.shared.clone()
     }
 
     /// Runs until `controls.stop` is set. Returns the backend's fatal error,
@@ -467,7 +474,6 @@ impl Core {
                     // `rec` is our copy of the slot, so the payload is ours.
                     if let Some(t) = MessageType::from_code(msg_type) {
                         self.send_frames(backend, t, payload, now);
-                        self.advance_sequence();
                     }
                 }
                 Some(Outgoing::State { status, hold }) => {
@@ -504,7 +510,7 @@ impl Core {
             self.late_sends += 1;
         }
         self.send_frames(backend, MessageType::KEEPALIVE, &[], now);
-        self.advance_sequence();
+        self.shared.note_round(now, self.status, self.hold);
         self.next_send += self.keepalive;
         if self.next_send <= now {
             // A stall longer than a keepalive: the missed rounds are skipped
@@ -515,8 +521,8 @@ impl Core {
         }
     }
 
-    /// One frame of `message_type` on every link, all with the current
-    /// sequence number (the caller advances it).
+    /// One frame of `message_type` on every link, all with the next
+    /// sequence number.
     fn send_frames(
         &mut self,
         backend: &mut impl Backend,
@@ -524,6 +530,7 @@ impl Core {
         payload: &[u8],
         now: Nanos,
     ) {
+        let (generation, sequence) = self.shared.next_counter();
         for link in 0..self.drops.len() {
             let header = Header {
                 message_type,
@@ -531,8 +538,8 @@ impl Core {
                 hold: self.hold,
                 node: self.node_id,
                 cluster: self.cluster_id,
-                generation: self.generation,
-                sequence: self.sequence,
+                generation,
+                sequence,
                 tx_timestamp: echo::timestamp(now),
                 echo: self.detector.echo_for(PEER, LinkId(link as u8), now),
             };
@@ -558,17 +565,23 @@ impl Core {
         }
     }
 
-    /// Every frame of a round shares one sequence number; at the end of the
-    /// 32-bit space the counter carries into the generation (which the
-    /// daemon reserved on disk at start), so (generation, sequence) keeps
-    /// rising as one 64-bit counter.
-    fn advance_sequence(&mut self) {
-        match self.sequence.checked_add(1) {
-            Some(s) => self.sequence = s,
-            None => {
-                self.generation = self.generation.wrapping_add(1);
-                self.sequence = 0;
-            }
+    fn backup_snapshot(&self) -> BackupSnapshot {
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let s = &self.shared;
+        BackupSnapshot {
+            core: self.info.backup_core.as_ref().ok().copied(),
+            note: self
+                .info
+                .backup_core
+                .as_ref()
+                .err()
+                .cloned()
+                .unwrap_or_default(),
+            episodes: get(&s.episodes),
+            rounds: get(&s.rounds),
+            longest_held_up_us: get(&s.longest_held_up) / 1_000,
+            gave_up: get(&s.gave_up),
+            send_errors: get(&s.send_errors),
         }
     }
 
@@ -639,7 +652,7 @@ impl Core {
         Snapshot {
             node: NodeSnapshot {
                 name: self.node_name.clone(),
-                generation: self.generation,
+                generation: self.shared.generation(),
                 state: status_word(self.status).into(),
                 rscstatus: match (self.hold.own, self.hold.peer) {
                     (true, true) => "all",
@@ -658,6 +671,7 @@ impl Core {
                 late_sends: self.late_sends,
                 worst_send_lateness_us: us(self.worst_lateness),
                 skipped_sends: self.skipped_sends,
+                backup: self.backup_snapshot(),
             },
             peers,
             links: link_snaps,

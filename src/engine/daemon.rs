@@ -25,6 +25,7 @@ use crossbeam::channel;
 use crate::config::{self, Config};
 use crate::control::protocol::{Request, Response};
 use crate::control::server::ControlServer;
+use crate::engine::backup::{BackupLink, BackupSender, Cover, CoverTimings, Identity};
 use crate::engine::beat::{BeatLoop, Controls, EventSink, LoopInfo, SnapshotRequest};
 use crate::engine::events::{BeatRecord, Received};
 use crate::engine::io::{BackendKind, open_backend};
@@ -277,17 +278,29 @@ fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
     (sig > 0).then_some(sig)
 }
 
+/// The cores this process may run on.
+fn host_cores() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.id)
+        .collect()
+}
+
+/// The beat thread's core: `beat_core`, else the last core.
+fn beat_core(cfg: &Config) -> Option<usize> {
+    cfg.hacf
+        .beat_core
+        .as_ref()
+        .map(|c| c.value)
+        .or_else(|| host_cores().last().copied())
+}
+
 /// Pins the calling thread and, when ha.cf says `realtime on`, makes it
 /// SCHED_FIFO and locks memory. Lacking privilege is said once, not fatal.
 fn tune_beat_thread(cfg: &Config) {
     use crate::engine::realtime::{pin_current_thread, promote_current_thread};
-    let wanted = cfg.hacf.beat_core.as_ref().map(|c| c.value).or_else(|| {
-        core_affinity::get_core_ids()
-            .unwrap_or_default()
-            .last()
-            .map(|c| c.id)
-    });
-    if let Some(id) = wanted {
+    if let Some(id) = beat_core(cfg) {
         match pin_current_thread(id) {
             Ok(()) => tracing::info!(core = id, "beat thread pinned"),
             Err(why) => tracing::warn!(
@@ -312,6 +325,35 @@ fn tune_beat_thread(cfg: &Config) {
             "realtime on: mlockall refused ({}); memory may be paged out",
             io::Error::last_os_error()
         );
+    }
+}
+
+/// The backup sender's core and its duplicates of the links, or why it
+/// does not run.
+fn backup_plan(
+    cfg: &Config,
+    links: &[crate::engine::links::OpenLink],
+) -> Result<(usize, Vec<BackupLink>), String> {
+    let setting = cfg.hacf.beat_backup_core.as_ref().map(|s| s.value);
+    let core = crate::engine::backup::choose_core(setting, beat_core(cfg), &host_cores())?;
+    let dups = links
+        .iter()
+        .map(|l| BackupLink::duplicate(l).map_err(|e| format!("duplicating {}: {e}", l.label)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((core, dups))
+}
+
+/// The backup sender runs pinned to its own core and, with `realtime on`,
+/// at the beat thread's SCHED_FIFO priority: it stands in for it.
+fn tune_backup_thread(cfg: &Config, core: usize) {
+    use crate::engine::realtime::{pin_current_thread, promote_current_thread};
+    if let Err(why) = pin_current_thread(core) {
+        tracing::warn!("could not pin the backup sender to core {core} ({why}); running unpinned");
+    }
+    if cfg.hacf.realtime.value
+        && let Err(e) = promote_current_thread(i32::from(cfg.hacf.realtime_priority.value))
+    {
+        tracing::warn!("realtime on: SCHED_FIFO refused for the backup sender ({e})");
     }
 }
 
@@ -434,6 +476,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         }
     }
     greet_serial_lines(&links);
+    let backup_links = backup_plan(&cfg, &links);
     let (backend, fallback) = open_backend(opts.io, links)?;
     match &fallback {
         Some(reason) => tracing::warn!(
@@ -456,6 +499,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         Ring::create::<BeatRecord>(Backing::File(&run_dir.join(RING_FILE)), capacity)?;
     let outbox = crate::engine::outbox::create_for_beat(&run_dir)?;
     let keys = KeyRing::new(&cfg.auth)?;
+    let keys_for_backup = keys.clone();
     let serial_gap: Vec<Option<u64>> = plan
         .links
         .iter()
@@ -472,6 +516,10 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         link_lines: plan.links.iter().map(|l| l.line).collect(),
         io_fallback_reason: fallback,
         pid: std::process::id(),
+        backup_core: backup_links
+            .as_ref()
+            .map(|(core, _)| *core)
+            .map_err(Clone::clone),
     };
     let mut beat = BeatLoop::new(
         &plan,
@@ -484,10 +532,12 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     )
     .map_err(|e| DaemonError::Beat(e.to_string()))?
     .with_outbox(outbox);
+    let shared = beat.shared();
 
     let stop = Arc::new(AtomicBool::new(false));
     let (snap_tx, snap_rx) = channel::bounded::<SnapshotRequest>(4);
     let (keys_tx, keys_rx) = channel::bounded::<KeyRing>(1);
+    let (backup_keys_tx, backup_keys_rx) = channel::bounded::<KeyRing>(1);
     let (reach_tx, reach_rx) = channel::bounded::<ReachReport>(16);
     let controls = Controls {
         stop: stop.clone(),
@@ -537,6 +587,42 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
             };
             beat.run(&controls, &mut sink)
         })?;
+    let backup_thread = match backup_links {
+        Ok((core, links)) => {
+            let mut sender = BackupSender::new(
+                shared,
+                links,
+                keys_for_backup,
+                backup_keys_rx,
+                Identity {
+                    node_id: plan.node_id,
+                    cluster_id: plan.cluster_id,
+                },
+                Cover::new(CoverTimings::new(plan.keepalive, plan.detector.deadtime)),
+                plan.detector.deadtime,
+                core,
+            );
+            let backup_cfg = cfg.clone();
+            let stop = stop.clone();
+            tracing::info!(
+                core,
+                "backup sender on core {core}: covers hold-ups of the beat thread up to {} ms",
+                crate::engine::backup::COVER_LIMIT / crate::time::NANOS_PER_MILLI
+            );
+            Some(
+                std::thread::Builder::new()
+                    .name("beat-backup".into())
+                    .spawn(move || {
+                        tune_backup_thread(&backup_cfg, core);
+                        sender.run(&stop)
+                    })?,
+            )
+        }
+        Err(why) => {
+            tracing::info!("no backup sender: {why}");
+            None
+        }
+    };
 
     // This thread handles signals until told to stop.
     while !stop.load(Ordering::Relaxed) {
@@ -544,7 +630,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
             break;
         }
         match wait_signal(&signals, Duration::from_millis(200)) {
-            Some(libc::SIGHUP) => reload(&cfg, &opts, &keys_tx),
+            Some(libc::SIGHUP) => reload(&cfg, &opts, &[&keys_tx, &backup_keys_tx]),
             // A planned shutdown: the takeover process releases our groups
             // and tells the peer while keepalives still flow; the supervisor
             // stops everything once it is done. A second signal stops now.
@@ -563,6 +649,11 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let result = beat_thread
         .join()
         .map_err(|_| DaemonError::Beat("the beat thread panicked".into()))?;
+    if let Some(h) = backup_thread
+        && h.join().is_err()
+    {
+        tracing::error!("the backup sender panicked");
+    }
     if let Some(Ok(h)) = agent {
         let _ = h.join();
     }
@@ -601,7 +692,7 @@ fn start_prober(
     spawn_prober(setup, reports, view, stop.clone()).map(Some)
 }
 
-fn reload(cfg: &Config, opts: &RunOptions, keys_tx: &channel::Sender<KeyRing>) {
+fn reload(cfg: &Config, opts: &RunOptions, keys_tx: &[&channel::Sender<KeyRing>]) {
     let path = opts.dir.join(config::AUTHKEYS_FILE);
     match config::authkeys::load(&path)
         .map_err(|e| e.to_string())
@@ -609,8 +700,20 @@ fn reload(cfg: &Config, opts: &RunOptions, keys_tx: &channel::Sender<KeyRing>) {
     {
         Ok(keys) => {
             let idx = keys.active_index();
-            if keys_tx.try_send(keys).is_ok() {
+            // Every sender signs with the new key (a sender that is not
+            // running needs none).
+            let taken = keys_tx.iter().all(|tx| {
+                !matches!(
+                    tx.try_send(keys.clone()),
+                    Err(channel::TrySendError::Full(_))
+                )
+            });
+            if taken {
                 tracing::info!("SIGHUP: authkeys re-read; key {idx} now signs");
+            } else {
+                tracing::warn!(
+                    "SIGHUP: authkeys re-read, but the previous reload is not taken yet; send SIGHUP again"
+                );
             }
         }
         Err(e) => tracing::error!("SIGHUP: authkeys not reloaded, the old keys stay: {e}"),

@@ -4,6 +4,7 @@
 //! - [`io`]: the io_uring backend and its epoll fallback.
 //! - [`status`]: the snapshot a running node reports.
 
+pub mod backup;
 pub mod beat;
 pub mod daemon;
 pub mod events;

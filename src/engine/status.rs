@@ -79,6 +79,28 @@ pub struct NodeSnapshot {
     /// Keepalive rounds skipped entirely because the loop was stalled
     /// longer than a whole keepalive.
     pub skipped_sends: u64,
+    /// The backup sender, which covers for a held-up beat thread.
+    #[serde(default)]
+    pub backup: BackupSnapshot,
+}
+
+/// What the backup sender did (see `engine::backup`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupSnapshot {
+    /// The core it runs on; `None` when there is none (see `note`).
+    pub core: Option<usize>,
+    /// Why there is no backup sender, when there is none.
+    pub note: String,
+    /// Hold-ups of the beat thread it covered.
+    pub episodes: u64,
+    /// Keepalive rounds it sent.
+    pub rounds: u64,
+    /// The longest hold-up of the beat thread that ended, µs.
+    pub longest_held_up_us: u64,
+    /// Hold-ups that reached the cover limit (a stuck beat thread).
+    pub gave_up: u64,
+    /// Frames the kernel refused.
+    pub send_errors: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

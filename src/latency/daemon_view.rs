@@ -112,6 +112,7 @@ mod tests {
                 late_sends: 0,
                 worst_send_lateness_us: 0,
                 skipped_sends: 0,
+                backup: Default::default(),
             },
             peers: vec![],
             links: vec![

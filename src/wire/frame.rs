@@ -98,7 +98,7 @@ pub enum NodeStatus {
 }
 
 impl NodeStatus {
-    const fn from_bits(bits: u8) -> Self {
+    pub(crate) const fn from_bits(bits: u8) -> Self {
         match bits & 0b11 {
             0 => NodeStatus::Init,
             1 => NodeStatus::Up,
@@ -118,11 +118,11 @@ pub struct HoldState {
 }
 
 impl HoldState {
-    const fn bits(self) -> u8 {
+    pub(crate) const fn bits(self) -> u8 {
         ((self.own as u8) << 1) | self.peer as u8
     }
 
-    const fn from_bits(bits: u8) -> Self {
+    pub(crate) const fn from_bits(bits: u8) -> Self {
         HoldState {
             own: bits & 0b10 != 0,
             peer: bits & 0b01 != 0,

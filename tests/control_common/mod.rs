@@ -67,6 +67,7 @@ pub fn snapshot() -> Snapshot {
             late_sends: 1,
             worst_send_lateness_us: 55,
             skipped_sends: 0,
+            backup: Default::default(),
         },
         peers: vec![
             PeerSnapshot {
