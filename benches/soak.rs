@@ -9,6 +9,9 @@
 //! stderr). Default 600 s per setting; settings: keepalive 100 µs /
 //! deadtime 1 ms, then 200 µs / 2 ms.
 //!
+//! `--no-backup` runs the daemons with `beat_backup_core off`, to compare
+//! with what the backup sender changes.
+//!
 //! The load is one busy shell loop per core at normal priority. The daemons
 //! run as configured by default: `realtime on`, so their beat threads are
 //! SCHED_FIFO when the user may do that (root) — which is what a production
@@ -27,12 +30,16 @@ use twinbeat::engine::status::Snapshot;
 struct Args {
     secs: u64,
     load: bool,
+    /// `--no-backup`: run with `beat_backup_core off` (as before the
+    /// backup sender existed), to compare.
+    backup: bool,
 }
 
 fn args() -> Args {
     let mut a = Args {
         secs: 600,
         load: true,
+        backup: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -44,6 +51,7 @@ fn args() -> Args {
                     .expect("--secs takes a number of seconds")
             }
             "--no-load" => a.load = false,
+            "--no-backup" => a.backup = false,
             _ => {} // cargo bench passes --bench and filters
         }
     }
@@ -120,7 +128,7 @@ struct Outcome {
     evidence: Vec<String>,
 }
 
-fn soak(name: &str, timings: &str, secs: u64) -> Outcome {
+fn soak(name: &str, timings: &str, secs: u64, backup: bool) -> Outcome {
     let root = tempfile::tempdir().unwrap();
     let params = PairParams {
         timings,
@@ -134,6 +142,9 @@ fn soak(name: &str, timings: &str, secs: u64) -> Outcome {
         let hacf = n.config_dir.join("ha.cf");
         let mut text = std::fs::read_to_string(&hacf).unwrap();
         text.push_str(&format!("beat_core {}\n", i % cores()));
+        if !backup {
+            text.push_str("beat_backup_core off\n");
+        }
         std::fs::write(&hacf, text).unwrap();
     }
     let logs: Vec<_> = nodes
@@ -226,8 +237,16 @@ fn soak(name: &str, timings: &str, secs: u64) -> Outcome {
         match &snaps[i] {
             Some(s) => {
                 for l in &s.links {
+                    let b = &s.node.backup;
+                    let backup = match b.core {
+                        Some(core) => format!(
+                            "core {core}: {} / {} / {}",
+                            b.episodes, b.rounds, b.longest_held_up_us
+                        ),
+                        None => "off".to_string(),
+                    };
                     rows.push(format!(
-                        "| {name} | {} ({rt}) | {} | {} | {dead} | {takeovers} | {warns} | {:.0} | {:.1} | {} | {} / {} µs |",
+                        "| {name} | {} ({rt}) | {} | {} | {dead} | {takeovers} | {warns} | {:.0} | {:.1} | {} | {} / {} µs | {backup} |",
                         n.name,
                         l.label,
                         l.frames_rx,
@@ -240,7 +259,7 @@ fn soak(name: &str, timings: &str, secs: u64) -> Outcome {
                 }
             }
             None => rows.push(format!(
-                "| {name} | {} | no status at the end | | {dead} | {takeovers} | {warns} | | | | |",
+                "| {name} | {} | no status at the end | | {dead} | {takeovers} | {warns} | | | | | |",
                 n.name
             )),
         }
@@ -287,7 +306,7 @@ fn main() {
             "keepalive 200us\nwarntime 1ms\ndeadtime 2ms\ninitdead 2\n",
         ),
     ] {
-        let out = soak(name, timings, a.secs);
+        let out = soak(name, timings, a.secs, a.backup);
         total_false += out.false_takeovers;
         evidence.extend(out.evidence);
         steal.push(format!("{name}: {:?} ms", out.stolen_ms));
@@ -295,11 +314,14 @@ fn main() {
     }
     drop(load);
     println!("# Soak: no false failovers\n");
+    let flags = format!(
+        "{}{}",
+        if a.load { "" } else { " --no-load" },
+        if a.backup { "" } else { " --no-backup" }
+    );
     println!(
-        "- command: `tools/soak {}` (= `cargo bench --bench soak -- --secs {}`{})",
-        a.secs,
-        a.secs,
-        if a.load { "" } else { " --no-load" }
+        "- command: `tools/soak {}{flags}` (= `cargo bench --bench soak -- --secs {}{flags}`)",
+        a.secs, a.secs,
     );
     println!(
         "- date: {date}; machine: {} cores, {host}, kernel {}",
@@ -309,8 +331,13 @@ fn main() {
             .trim()
     );
     println!(
-        "- two daemons on loopback UDP (one link each), each beat thread pinned to its own core, \
-         one resource group held by alpha; {} s per setting{}\n",
+        "- two daemons on loopback UDP (one link each), each beat thread pinned to its own core \
+         ({}), one resource group held by alpha; {} s per setting{}\n",
+        if a.backup {
+            "each node's backup sender on the other core"
+        } else {
+            "no backup sender"
+        },
         a.secs,
         if a.load {
             ", with one busy-loop process per core at normal priority the whole time"
@@ -319,9 +346,9 @@ fn main() {
         }
     );
     println!(
-        "| keepalive / deadtime | node (beat thread) | link | frames received | peer-dead verdicts | takeovers | late-heartbeat warnings | worst gap µs | gap p99.9 µs | lost | late rounds / worst lateness |"
+        "| keepalive / deadtime | node (beat thread) | link | frames received | peer-dead verdicts | takeovers | late-heartbeat warnings | worst gap µs | gap p99.9 µs | lost | late rounds / worst lateness | backup sender: hold-ups covered / rounds / longest µs |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in rows {
         println!("{r}");
     }
