@@ -33,6 +33,11 @@ struct Args {
     /// `--no-backup`: run with `beat_backup_core off` (as before the
     /// backup sender existed), to compare.
     backup: bool,
+    /// `--keep`: keep each setting's configs and daemon logs and print
+    /// where they are.
+    keep: bool,
+    /// `--only N`: run only the Nth setting (0: 100 µs / 1 ms, 1: 200 µs / 2 ms).
+    only: Option<usize>,
 }
 
 fn args() -> Args {
@@ -40,6 +45,8 @@ fn args() -> Args {
         secs: 600,
         load: true,
         backup: true,
+        keep: false,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -52,6 +59,8 @@ fn args() -> Args {
             }
             "--no-load" => a.load = false,
             "--no-backup" => a.backup = false,
+            "--keep" => a.keep = true,
+            "--only" => a.only = it.next().and_then(|v| v.parse().ok()),
             _ => {} // cargo bench passes --bench and filters
         }
     }
@@ -88,8 +97,12 @@ fn cpu_load() -> Kids {
     )
 }
 
+/// The daemons log at `TWINBEAT_LOG` when set, else at info with every
+/// hold-up the backup sender covered (quoted beside each verdict).
 fn spawn(n: &NodeDirs, log: &Path) -> Child {
-    common::spawn_daemon(n, &[], "info", std::fs::File::create(log).unwrap().into())
+    let filter = std::env::var("TWINBEAT_LOG")
+        .unwrap_or_else(|_| "info,twinbeat::engine::backup=debug".into());
+    common::spawn_daemon(n, &[], &filter, std::fs::File::create(log).unwrap().into())
 }
 
 fn status(n: &NodeDirs) -> Option<Snapshot> {
@@ -115,8 +128,31 @@ fn steal_ticks() -> Vec<u64> {
         .collect()
 }
 
+/// The µs of the day of a log line's RFC 3339 time stamp
+/// (`2026-12-01T08:07:03.271721Z ...`).
+fn micros_of_day(line: &str) -> Option<u64> {
+    let t = line.get(11..26)?;
+    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<u64>().ok();
+    Some(((num(0..2)? * 60 + num(3..5)?) * 60 + num(6..8)?) * 1_000_000 + num(9..15)?)
+}
+
 fn count(log: &str, needle: &str) -> usize {
     log.lines().filter(|l| l.contains(needle)).count()
+}
+
+/// A setting's directory: removed at the end unless `--keep`.
+enum KeptOrTemp {
+    Temp(tempfile::TempDir),
+    Kept(std::path::PathBuf),
+}
+
+impl KeptOrTemp {
+    fn path(&self) -> &Path {
+        match self {
+            KeptOrTemp::Temp(t) => t.path(),
+            KeptOrTemp::Kept(p) => p,
+        }
+    }
 }
 
 struct Outcome {
@@ -128,8 +164,15 @@ struct Outcome {
     evidence: Vec<String>,
 }
 
-fn soak(name: &str, timings: &str, secs: u64, backup: bool) -> Outcome {
+fn soak(name: &str, timings: &str, secs: u64, backup: bool, keep: bool) -> Outcome {
     let root = tempfile::tempdir().unwrap();
+    let root = if keep {
+        let path = root.keep();
+        eprintln!("{name}: configs and logs kept in {}", path.display());
+        KeptOrTemp::Kept(path)
+    } else {
+        KeptOrTemp::Temp(root)
+    };
     let params = PairParams {
         timings,
         ports: twinbeat::demo::free_ports().unwrap(),
@@ -220,11 +263,23 @@ fn soak(name: &str, timings: &str, secs: u64, backup: bool) -> Outcome {
     let mut evidence = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
         let log = after[i].get(before[i].len()..).unwrap_or("");
-        evidence.extend(
-            log.lines()
-                .filter(|l| l.contains("is dead:") || l.contains("taking over from the dead peer"))
-                .map(|l| format!("{name} {}: {}", n.name, l.trim())),
-        );
+        let peer_log = after[1 - i].get(before[1 - i].len()..).unwrap_or("");
+        for l in log
+            .lines()
+            .filter(|l| l.contains("is dead:") || l.contains("taking over from the dead peer"))
+        {
+            evidence.push(format!("{name} {}: {}", n.name, l.trim()));
+            // What the silent node's backup sender said around then.
+            if let Some(t) = micros_of_day(l) {
+                evidence.extend(
+                    peer_log
+                        .lines()
+                        .filter(|p| p.contains("backup"))
+                        .filter(|p| micros_of_day(p).is_some_and(|u| u.abs_diff(t) <= 50_000))
+                        .map(|p| format!("{name} {}:   {}", nodes[1 - i].name, p.trim())),
+                );
+            }
+        }
         let dead = count(log, "is dead:");
         let takeovers = count(log, "taking over from the dead peer");
         let warns = count(log, "late heartbeat");
@@ -296,7 +351,7 @@ fn main() {
     let mut total_false = 0;
     let mut evidence = Vec::new();
     let mut steal = Vec::new();
-    for (name, timings) in [
+    for (i, (name, timings)) in [
         (
             "100 µs / 1 ms",
             "keepalive 100us\nwarntime 500us\ndeadtime 1ms\ninitdead 2\n",
@@ -305,8 +360,14 @@ fn main() {
             "200 µs / 2 ms",
             "keepalive 200us\nwarntime 1ms\ndeadtime 2ms\ninitdead 2\n",
         ),
-    ] {
-        let out = soak(name, timings, a.secs, a.backup);
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if a.only.is_some_and(|only| only != i) {
+            continue;
+        }
+        let out = soak(name, timings, a.secs, a.backup, a.keep);
         total_false += out.false_takeovers;
         evidence.extend(out.evidence);
         steal.push(format!("{name}: {:?} ms", out.stolen_ms));
@@ -315,9 +376,10 @@ fn main() {
     drop(load);
     println!("# Soak: no false failovers\n");
     let flags = format!(
-        "{}{}",
+        "{}{}{}",
         if a.load { "" } else { " --no-load" },
-        if a.backup { "" } else { " --no-backup" }
+        if a.backup { "" } else { " --no-backup" },
+        a.only.map(|i| format!(" --only {i}")).unwrap_or_default()
     );
     println!(
         "- command: `tools/soak {}{flags}` (= `cargo bench --bench soak -- --secs {}{flags}`)",

@@ -344,14 +344,18 @@ fn backup_plan(
 }
 
 /// The backup sender runs pinned to its own core and, with `realtime on`,
-/// at the beat thread's SCHED_FIFO priority: it stands in for it.
+/// one SCHED_FIFO priority above the beat thread: it stands in for it, and
+/// must not wait behind a beat thread that shares its core (the peer's,
+/// when both nodes of a test pair run on one host). It runs microseconds
+/// at a time, so it costs nothing to whatever it preempts.
 fn tune_backup_thread(cfg: &Config, core: usize) {
     use crate::engine::realtime::{pin_current_thread, promote_current_thread};
     if let Err(why) = pin_current_thread(core) {
         tracing::warn!("could not pin the backup sender to core {core} ({why}); running unpinned");
     }
+    let priority = i32::from(cfg.hacf.realtime_priority.value) + 1;
     if cfg.hacf.realtime.value
-        && let Err(e) = promote_current_thread(i32::from(cfg.hacf.realtime_priority.value))
+        && let Err(e) = promote_current_thread(priority)
     {
         tracing::warn!("realtime on: SCHED_FIFO refused for the backup sender ({e})");
     }
