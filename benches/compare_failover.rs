@@ -594,6 +594,11 @@ trait System {
     /// Whether node `i`, just started while `active` runs the group, has
     /// joined as the standby.
     fn joined(&self, work: &Path, i: usize) -> bool;
+    /// When node `i` declared its peer dead (CLOCK_REALTIME ns), where the
+    /// system says so precisely enough: twinbeat's status does.
+    fn verdict_at(&self, _work: &Path, _i: usize) -> Option<u64> {
+        None
+    }
 }
 
 fn stamp_file(work: &Path, i: usize) -> PathBuf {
@@ -690,11 +695,26 @@ impl System for Twinbeat {
             .arg("--dir")
             .arg(base.join("ha.d"))
             .args(["--node", TWINBEAT_NODES[i]])
-            .env("TWINBEAT_LOG", "info")
+            .env(
+                "TWINBEAT_LOG",
+                std::env::var("TWINBEAT_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_to(work, i)?)
             .spawn()?)
+    }
+
+    fn verdict_at(&self, work: &Path, i: usize) -> Option<u64> {
+        let run_dir = work.join(TWINBEAT_NODES[i]).join("run");
+        let snap = twinbeat::control::client::Client::connect(&run_dir)
+            .and_then(|mut c| c.status())
+            .ok()?;
+        let ago_us = snap.peers.first()?.declared_dead_us_ago?;
+        let verdict_mono = snap.node.clock_ns.checked_sub(ago_us * 1_000)?;
+        // CLOCK_MONOTONIC onto CLOCK_REALTIME, both read now.
+        let offset = realtime_ns().checked_sub(twinbeat::time::monotonic_ns())?;
+        Some(verdict_mono + offset)
     }
 
     fn joined(&self, work: &Path, i: usize) -> bool {
@@ -1048,6 +1068,8 @@ impl Drop for Pair<'_> {
 }
 
 struct Round {
+    /// The survivor declared the peer dead (twinbeat only).
+    verdict_us: Option<u64>,
     /// The survivor's kernel added the VIP: its first resource started.
     added_us: Option<u64>,
     resource_us: Option<u64>,
@@ -1111,10 +1133,12 @@ fn one_round(pair: &mut Pair, observer: &Arc<Observer>, fault: Fault) -> Result<
         .join()
         .map_err(|_| anyhow!("address watch panicked"))?;
     let since = |t: u64| t.saturating_sub(fault_at) / 1_000;
+    let verdict = pair.system.verdict_at(&pair.work, survivor);
     pair.reset_node(victim);
     pair.start(victim)?;
     let moved = pair.settle(victim)?;
     Ok(Round {
+        verdict_us: verdict.map(since),
         added_us: added.map(since),
         resource_us: started.map(since),
         vip_us: seen.map(since),
@@ -1126,6 +1150,7 @@ fn one_round(pair: &mut Pair, observer: &Arc<Observer>, fault: Fault) -> Result<
 
 #[derive(Default)]
 struct Cell {
+    verdict_us: Vec<u64>,
     added_us: Vec<u64>,
     resource_us: Vec<u64>,
     vip_us: Vec<u64>,
@@ -1294,8 +1319,10 @@ fn main() -> Result<()> {
                 match one_round(p, &observer, fault) {
                     Ok(round) => {
                         cell.moved += usize::from(round.moved);
+                        cell.verdict_us.extend(round.verdict_us);
                         eprintln!(
-                            "  round {r}: VIP added {} ms, script {} ms, VIP answers {} ms{}",
+                            "  round {r}: verdict {} ms, VIP added {} ms, script {} ms, VIP answers {} ms{}",
+                            ms(round.verdict_us),
                             ms(round.added_us),
                             ms(round.resource_us),
                             ms(round.vip_us),
@@ -1398,7 +1425,8 @@ fn render(
     let _ = writeln!(
         s,
         "\n## Results (ms from the fault)\n\n\
-         \"VIP added\": the survivor's kernel announces the VIP on rtnetlink (heard by a \
+         \"verdict\": the survivor declared its peer dead (twinbeat's status gives the \
+         instant; the other systems do not say it as precisely). \"VIP added\": the survivor's kernel announces the VIP on rtnetlink (heard by a \
          listener in its namespace): its first resource has started. \"VIP answers\": the \
          first ARP reply for the VIP from the survivor's MAC reaches the observer. \
          \"script\": the survivor's recording script (the group's second resource, a bash \
@@ -1409,9 +1437,9 @@ fn render(
     );
     let _ = writeln!(
         s,
-        "| system | fault | rounds ok | VIP added p50 / p99 / max | VIP answers p50 / p99 / max | script p50 / p99 / max | moved on restore |"
+        "| system | fault | rounds ok | verdict p50 / p99 / max | VIP added p50 / p99 / max | VIP answers p50 / p99 / max | script p50 / p99 / max | moved on restore |"
     );
-    let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- | --- |");
+    let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- | --- | --- |");
     let spread = |v: &[u64]| {
         format!(
             "{} / {} / {}",
@@ -1423,13 +1451,18 @@ fn render(
     for (label, fault, c) in cells {
         let _ = writeln!(
             s,
-            "| {label} | {} | {}/{} | {} | {} | {} | {} |",
+            "| {label} | {} | {}/{} | {} | {} | {} | {} | {} |",
             fault.name(),
             c.added_us
                 .len()
                 .min(c.resource_us.len())
                 .min(c.vip_us.len()),
             o.rounds,
+            if c.verdict_us.is_empty() {
+                "—".to_string()
+            } else {
+                spread(&c.verdict_us)
+            },
             spread(&c.added_us),
             spread(&c.vip_us),
             spread(&c.resource_us),
