@@ -263,14 +263,17 @@ struct Observer {
 }
 
 const ETH_P_ARP: u16 = 0x0806;
-/// SCHED_FIFO 99, above everything on this host, as another host would
-/// be: the observer and the address listener never wait for the survivor's
-/// own realtime threads (or Heartbeat's, or keepalived's) to give up a
-/// core before they notice the VIP. Both sleep between probes and use a
-/// few µs of CPU per wake-up, the same for every system measured; they can
-/// only delay what they measure, never see it early. (At priority 1 they
-/// waited behind twinbeat's takeover threads: 0.1–0.3 ms of its p50.)
-const OBSERVER_PRIORITY: i32 = 99;
+/// The observer at SCHED_FIFO 1: above every normal-priority process
+/// (scripts, the bench itself), below the systems' realtime threads. It
+/// probes 20,000 times a second; at priority 99 its probes, and the ARP
+/// work they cause in every namespace, preempted the systems measured
+/// (twinbeat's p50 rose by 0.2–0.5 ms on a noisy host). Below them it can
+/// only see a system later than it is, never earlier.
+const OBSERVER_PRIORITY: i32 = 1;
+/// The address listener at SCHED_FIFO 99: it wakes once per round (the
+/// VIP's rtnetlink notification), so it perturbs nothing and its time
+/// stamp is not delayed by the threads that just added the address.
+const LISTENER_PRIORITY: i32 = 99;
 
 impl Observer {
     fn new(interval: Duration) -> Result<Observer> {
@@ -488,7 +491,7 @@ impl AddressWatch {
     /// Waits until the VIP is added (its CLOCK_REALTIME ns when this thread
     /// heard it), `stop` is set, or `limit` passes.
     fn watch(&self, stop: &AtomicBool, limit: Duration) -> Option<u64> {
-        if let Err(e) = twinbeat::engine::realtime::promote_current_thread(OBSERVER_PRIORITY) {
+        if let Err(e) = twinbeat::engine::realtime::promote_current_thread(LISTENER_PRIORITY) {
             eprintln!("address watch: SCHED_FIFO refused ({e})");
         }
         let start = Instant::now();
@@ -1071,6 +1074,8 @@ impl Drop for Pair<'_> {
 }
 
 struct Round {
+    /// CLOCK_REALTIME ns of the fault, to find the round in the logs.
+    fault_at: u64,
     /// The survivor declared the peer dead (twinbeat only).
     verdict_us: Option<u64>,
     /// The survivor's kernel added the VIP: its first resource started.
@@ -1088,7 +1093,12 @@ fn parse_epochrealtime(text: &str) -> Option<u64> {
 
 /// One fault of the active node, measured; then the pair restored with the
 /// survivor active.
-fn one_round(pair: &mut Pair, observer: &Arc<Observer>, fault: Fault) -> Result<Round> {
+fn one_round(
+    pair: &mut Pair,
+    observer: &Arc<Observer>,
+    fault: Fault,
+    round: usize,
+) -> Result<Round> {
     let (victim, survivor) = (pair.active, 1 - pair.active);
     if !pair.holds(victim) || pair.holds(survivor) {
         bail!("the group is not on node {victim} alone before the fault");
@@ -1137,10 +1147,18 @@ fn one_round(pair: &mut Pair, observer: &Arc<Observer>, fault: Fault) -> Result<
         .map_err(|_| anyhow!("address watch panicked"))?;
     let since = |t: u64| t.saturating_sub(fault_at) / 1_000;
     let verdict = pair.system.verdict_at(&pair.work, survivor);
+    // The survivor's log of this takeover, kept beside the results so a
+    // slow round can be read afterwards (the node's log starts anew when
+    // it is restarted).
+    let _ = fs::copy(
+        log_file(&pair.work, survivor),
+        pair.work.join(format!("round{round}-survivor.log")),
+    );
     pair.reset_node(victim);
     pair.start(victim)?;
     let moved = pair.settle(victim)?;
     Ok(Round {
+        fault_at,
         verdict_us: verdict.map(since),
         added_us: added.map(since),
         resource_us: started.map(since),
@@ -1181,6 +1199,10 @@ struct Options {
     probe: Duration,
     out: PathBuf,
     load_at_start: String,
+    /// Timer wake-up lateness of a SCHED_FIFO thread before the run.
+    lateness: String,
+    /// /proc/stat steal ticks (all CPUs) at the start.
+    steal_at_start: u64,
 }
 
 fn options() -> Result<Options> {
@@ -1191,6 +1213,8 @@ fn options() -> Result<Options> {
         probe: Duration::from_micros(50),
         out: Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-results/compare-failover.md"),
         load_at_start: loadavg(),
+        lateness: timer_lateness(),
+        steal_at_start: steal_ticks(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -1223,6 +1247,48 @@ fn loadavg() -> String {
         .ok()
         .and_then(|t| t.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| "?".into())
+}
+
+/// Steal ticks summed over the CPUs (/proc/stat's `cpu` line).
+fn steal_ticks() -> u64 {
+    fs::read_to_string("/proc/stat")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(8)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// How late a SCHED_FIFO thread wakes from 100 µs sleeps here (2000 of
+/// them), as the systems' realtime threads do: the floor under every hop
+/// of a failover that waits for a timer or a sleeping thread.
+fn timer_lateness() -> String {
+    std::thread::spawn(|| {
+        let fifo = twinbeat::engine::realtime::promote_current_thread(50).is_ok();
+        let mut late: Vec<u64> = (0..2000)
+            .map(|_| {
+                let t0 = Instant::now();
+                std::thread::sleep(Duration::from_micros(100));
+                (t0.elapsed().as_nanos() as u64).saturating_sub(100_000) / 1_000
+            })
+            .collect();
+        late.sort_unstable();
+        let at = |q: f64| late[((q * late.len() as f64) as usize).min(late.len() - 1)];
+        format!(
+            "a {} thread sleeping 100 µs woke late by p50 {} µs, p99 {} µs, p99.9 {} µs \
+             (2000 sleeps before the run)",
+            if fifo {
+                "SCHED_FIFO"
+            } else {
+                "normal-priority"
+            },
+            at(0.5),
+            at(0.99),
+            at(0.999)
+        )
+    })
+    .join()
+    .unwrap_or_default()
 }
 
 fn machine() -> String {
@@ -1319,12 +1385,14 @@ fn main() -> Result<()> {
                     }
                 }
                 let Some(p) = pair.as_mut() else { continue };
-                match one_round(p, &observer, fault) {
+                match one_round(p, &observer, fault, r) {
                     Ok(round) => {
                         cell.moved += usize::from(round.moved);
                         cell.verdict_us.extend(round.verdict_us);
                         eprintln!(
-                            "  round {r}: verdict {} ms, VIP added {} ms, script {} ms, VIP answers {} ms{}",
+                            "  round {r} (fault at {}.{:06}): verdict {} ms, VIP added {} ms, script {} ms, VIP answers {} ms{}",
+                            round.fault_at / 1_000_000_000,
+                            round.fault_at % 1_000_000_000 / 1_000,
                             ms(round.verdict_us),
                             ms(round.added_us),
                             ms(round.resource_us),
@@ -1410,6 +1478,15 @@ fn render(
         o.load_at_start,
         loadavg()
     );
+    // SAFETY: sysconf has no preconditions.
+    let tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let _ = writeln!(
+        s,
+        "- how noisy the host was: {}; the hypervisor stole {} ms of CPU (all vCPUs, \
+         /proc/stat) during the run",
+        o.lateness,
+        steal_ticks().saturating_sub(o.steal_at_start) * 1000 / tck
+    );
     let _ = writeln!(
         s,
         "- rounds per system and fault: {}; observer ARP probe every {} µs",
@@ -1433,8 +1510,9 @@ fn render(
          listener in its namespace): its first resource has started. \"VIP answers\": the \
          first ARP reply for the VIP from the survivor's MAC reaches the observer. \
          \"script\": the survivor's recording script (the group's second resource, a bash \
-         script) starts. The listener and the observer run SCHED_FIFO 99, above \
-         every system measured, as another host would be. \"moved on restore\": rounds after which the group settled on the \
+         script) starts. The address listener runs SCHED_FIFO 99 (one wake-up per \
+         round); the observer SCHED_FIFO 1, above scripts and normal-priority daemons, below \
+         the systems' realtime threads (it probes 20,000 times a second). \"moved on restore\": rounds after which the group settled on the \
          restarted node rather than staying on the survivor (a peer-dead verdict while both \
          were alive, or the split-brain rule).\n"
     );

@@ -114,7 +114,7 @@ struct Core {
     late_sends: u64,
     skipped_sends: u64,
     worst_lateness: Nanos,
-    /// When the detector last declared the peer dead (cleared when it returns).
+    /// When this loop last declared the peer dead (cleared when it returns).
     peer_dead_at: Option<Nanos>,
     /// Requests from the takeover process (messages to send, our state).
     outbox: Option<Reader<OutboxRecord>>,
@@ -437,7 +437,10 @@ impl Core {
     fn publish(&mut self, sink: &mut impl EventSink) {
         while let Some(ev) = self.detector.poll_event() {
             match ev {
-                Event::PeerDead { at, .. } => self.peer_dead_at = Some(at),
+                // When the verdict was reached here (the tick that found
+                // deadtime of silence), not when the silence reached
+                // deadtime: status reports what a takeover could act on.
+                Event::PeerDead { .. } => self.peer_dead_at = Some(monotonic_ns()),
                 Event::PeerAlive { .. } => self.peer_dead_at = None,
                 _ => {}
             }

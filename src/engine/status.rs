@@ -116,7 +116,9 @@ pub struct PeerSnapshot {
     pub last_heard_us_ago: Option<u64>,
     /// µs since the last accepted frame, per link (index = link index).
     pub last_heard_us_ago_by_link: Vec<Option<u64>>,
-    /// µs since the detector declared the peer dead, while it is dead.
+    /// µs since the beat thread declared the peer dead (the tick that
+    /// found deadtime of silence; its timer may fire a little after the
+    /// silence reached deadtime), while it is dead.
     #[serde(default)]
     pub declared_dead_us_ago: Option<u64>,
 }

@@ -257,6 +257,12 @@ impl GroupExecutor {
         }
     }
 
+    /// Idle workers stop polling (the peer was heard again): they sleep
+    /// at their next look.
+    pub fn sleep_now(&self) {
+        self.awake_until.store(0, Ordering::Relaxed);
+    }
+
     fn start_worker(&mut self, key: &str) -> Result<Sender<Work>, String> {
         let (tx, rx) = unbounded();
         let context = WorkerContext {

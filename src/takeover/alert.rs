@@ -9,16 +9,22 @@
 //! is short, the takeover process and the group workers poll instead of
 //! sleeping, so the verdict finds them running.
 //!
-//! Bounded: at most [`MAX_WINDOW`] plus [`MARGIN`] per late heartbeat, and
-//! a worker stops polling once it has its job. Longer windows (Heartbeat's
+//! Bounded: at most [`MAX_WINDOW`] plus [`MARGIN`] per late heartbeat; a
+//! worker stops polling once it has its job, and every worker when a dead
+//! peer comes back. Longer windows (Heartbeat's
 //! default timings) sleep as before: there the wake-up is lost in the noise.
 
 use crate::time::Nanos;
 
 /// Windows longer than this are slept through.
 pub const MAX_WINDOW: Nanos = 2_000_000;
-/// Past the expected verdict: the beat thread's timer may fire late.
-pub const MARGIN: Nanos = 200_000;
+/// Past the expected verdict: the beat thread's timer may fire late, on a
+/// busy virtual machine by hundreds of µs (a margin of 200 µs let the
+/// pollers fall asleep just before late verdicts there, and each takeover
+/// then paid two thread wake-ups). A false alarm (the peer heard again
+/// after the warning, which is no event) costs the whole bound: at most
+/// 2.5 ms of polling per late heartbeat, on two threads.
+pub const MARGIN: Nanos = 2_000_000;
 
 /// Until when to stay awake after a `PeerWarn` raised at `at` after
 /// `silent_for` of silence, with `deadtime`; `None` when the window is too

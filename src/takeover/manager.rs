@@ -275,6 +275,11 @@ impl Manager {
         self.executor.stay_awake_until(until);
     }
 
+    /// The verdict did not come: group workers go back to sleeping.
+    pub fn stop_staying_awake(&self) {
+        self.executor.sleep_now();
+    }
+
     pub fn reports(&self) -> crossbeam::channel::Receiver<GroupReport> {
         self.executor.reports().clone()
     }

@@ -398,9 +398,13 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
                                 }
                             }
                         }
-                        Event::PeerDead { .. }
-                        | Event::PeerAlive { .. }
-                        | Event::PeerRestarted { .. } => awake_until = 0,
+                        Event::PeerDead { .. } => awake_until = 0,
+                        Event::PeerAlive { .. } | Event::PeerRestarted { .. } => {
+                            awake_until = 0;
+                            if let Some(m) = manager.as_ref() {
+                                m.stop_staying_awake();
+                            }
+                        }
                         _ => {}
                     }
                     if let Some(m) = manager.as_mut() {
