@@ -1,4 +1,5 @@
-//! Pinning and real-time scheduling, the one place that does either: the
+//! Pinning and real-time scheduling, the one place that does either (and
+//! the yield of its polling loops): the
 //! beat thread (pinned, SCHED_FIFO), the takeover process's main loop and
 //! its group workers (SCHED_FIFO below the beat thread), and
 //! `twinbeat latency`'s pinned threads.
@@ -42,6 +43,15 @@ pub fn pin_current_thread(core: usize) -> Result<(), String> {
     } else {
         Err("sched_setaffinity refused".into())
     }
+}
+
+/// Gives the core to another runnable thread of the same realtime
+/// priority, if one waits: the polling loops that stand by for a verdict
+/// use it instead of a bare spin, so they never hold a core a peer poller
+/// or a worker with its job is waiting for.
+pub fn yield_now() {
+    // SAFETY: sched_yield has no preconditions.
+    unsafe { libc::sched_yield() };
 }
 
 /// The calling thread's scheduling policy, without the reset-on-fork flag.

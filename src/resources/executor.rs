@@ -108,7 +108,7 @@ impl WorkerContext {
                 match jobs.try_recv() {
                     Ok(work) => work,
                     Err(TryRecvError::Empty) => {
-                        std::hint::spin_loop();
+                        crate::engine::realtime::yield_now();
                         continue;
                     }
                     Err(TryRecvError::Disconnected) => return None,

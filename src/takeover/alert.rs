@@ -9,9 +9,10 @@
 //! is short, the takeover process and the group workers poll instead of
 //! sleeping, so the verdict finds them running.
 //!
-//! Bounded: at most [`MAX_WINDOW`] plus [`MARGIN`] per late heartbeat; a
-//! worker stops polling once it has its job, and every worker when a dead
-//! peer comes back. Longer windows (Heartbeat's
+//! Bounded: at most [`MAX_WINDOW`] plus [`MARGIN`] per late heartbeat, and
+//! the verdict (or a dead peer's return) ends it; a worker stops polling
+//! once it has its job. The polling loops yield rather than spin, so a
+//! thread of the same priority waiting for the core gets it. Longer windows (Heartbeat's
 //! default timings) sleep as before: there the wake-up is lost in the noise.
 
 use crate::time::Nanos;

@@ -389,26 +389,31 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
                         "{}",
                         describe(&ev, &names, monotonic_ns())
                     );
-                    match ev {
-                        Event::PeerWarn { at, silent_for, .. } => {
-                            if let Some(until) = alert::awake_until(at, silent_for, deadtime) {
-                                awake_until = until;
-                                if let Some(m) = manager.as_ref() {
-                                    m.stay_awake_until(until);
-                                }
-                            }
+                    if let Event::PeerWarn { at, silent_for, .. } = ev
+                        && let Some(until) = alert::awake_until(at, silent_for, deadtime)
+                    {
+                        awake_until = until;
+                        if let Some(m) = manager.as_ref() {
+                            m.stay_awake_until(until);
                         }
-                        Event::PeerDead { .. } => awake_until = 0,
-                        Event::PeerAlive { .. } | Event::PeerRestarted { .. } => {
-                            awake_until = 0;
-                            if let Some(m) = manager.as_ref() {
-                                m.stop_staying_awake();
-                            }
-                        }
-                        _ => {}
+                    }
+                    let alert_over = matches!(
+                        ev,
+                        Event::PeerDead { .. }
+                            | Event::PeerAlive { .. }
+                            | Event::PeerRestarted { .. }
+                    );
+                    if alert_over {
+                        awake_until = 0;
                     }
                     if let Some(m) = manager.as_mut() {
                         m.on_event(now, &ev);
+                        // The verdict came (its jobs are queued: a polling
+                        // worker finds its job without a wake-up) or the
+                        // peer is back: idle workers sleep again.
+                        if alert_over {
+                            m.stop_staying_awake();
+                        }
                     }
                 }
                 Some(Received::Message { payload, .. }) => {
@@ -464,7 +469,11 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
                     m.on_tick(monotonic_ns());
                 }
                 if monotonic_ns() < awake_until {
-                    std::hint::spin_loop();
+                    // Yield rather than spin: a realtime thread of the same
+                    // priority waiting for this core (a group worker with
+                    // its job; the peer's pollers when both nodes share a
+                    // host) gets it at once.
+                    crate::engine::realtime::yield_now();
                     continue;
                 }
                 let wait = manager
