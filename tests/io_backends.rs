@@ -118,6 +118,7 @@ macro_rules! for_both_backends {
 for_both_backends!(
     thousand_datagrams_each_way_arrive_intact_and_in_order,
     the_deadline_wakes_an_idle_wait,
+    a_deadline_already_past_still_hands_over_what_has_arrived,
     serial_bytes_cross_a_pty_cable,
     a_refused_peer_is_a_link_error_and_receiving_goes_on,
     bcast_and_mcast_work_between_namespaces,
@@ -197,6 +198,37 @@ fn the_deadline_wakes_an_idle_wait(kind: BackendKind) {
     );
     assert_eq!(got.timers, 1);
     assert!(got.datagrams.is_empty() && got.errors.is_empty());
+}
+
+/// The beat loop's drain-first rule at the backend: after a stall the
+/// deadline has passed when the loop waits again, and what arrived in the
+/// meantime must come out of that very wait, before the detector ticks.
+fn a_deadline_already_past_still_hands_over_what_has_arrived(kind: BackendKind) {
+    let (pa, pb) = (free_port(), free_port());
+    let Some(mut a) = open(kind, open_links(&[ucast(pa, pb)]).unwrap()) else {
+        return;
+    };
+    let peer = UdpSocket::bind(("127.0.0.1", pb)).unwrap();
+    let mut got = Received::default();
+    // One idle turn arms the receives.
+    turn(&mut a, monotonic_ns() + NANOS_PER_MILLI, &mut got);
+    got.timers = 0;
+    for i in 0..3 {
+        peer.send_to(&payload(9, i), ("127.0.0.1", pa)).unwrap();
+    }
+    // The loop is "stalled" while they arrive.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    turn(
+        &mut a,
+        monotonic_ns().saturating_sub(NANOS_PER_MILLI),
+        &mut got,
+    );
+    assert_eq!(got.timers, 1, "the passed deadline is reported");
+    assert_eq!(
+        got.datagrams.len(),
+        3,
+        "every datagram that arrived during the stall comes out of the same wait"
+    );
 }
 
 fn serial_bytes_cross_a_pty_cable(kind: BackendKind) {

@@ -776,7 +776,12 @@ impl Backend for UringBackend {
             } else {
                 1
             };
-            match self.ring.submit_and_wait(want) {
+            let entered = if want == 0 {
+                self.submit_and_reap()
+            } else {
+                self.ring.submit_and_wait(want)
+            };
+            match entered {
                 Ok(_) => {}
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EBUSY)) => {}
                 Err(e) => return Err(e),
@@ -794,7 +799,27 @@ impl Backend for UringBackend {
     }
 }
 
+/// `IORING_ENTER_GETEVENTS` (include/uapi/linux/io_uring.h); the crate
+/// keeps its flag type private.
+const ENTER_GETEVENTS: u32 = 1;
+
 impl UringBackend {
+    /// Submits what is queued and runs the ring's deferred work without
+    /// waiting. With DEFER_TASKRUN the kernel posts a multishot receive's
+    /// completions only on an enter that asks for events; `submit_and_wait(0)`
+    /// does not ask, so a wait whose deadline had already passed (the loop
+    /// was stalled) handed over nothing that arrived meanwhile and the
+    /// detector ticked before draining it.
+    fn submit_and_reap(&mut self) -> io::Result<usize> {
+        let pending = self.ring.submission().len() as u32;
+        // SAFETY: no argument struct; min_complete 0 never blocks.
+        unsafe {
+            self.ring
+                .submitter()
+                .enter::<libc::sigset_t>(pending, 0, ENTER_GETEVENTS, None)
+        }
+    }
+
     fn deliver_serial_send_errors<F: FnMut(Completion<'_>)>(&mut self, on: &mut F) -> bool {
         let mut delivered = false;
         for link in 0..self.serial_send_errors.len() {
