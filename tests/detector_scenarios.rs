@@ -737,3 +737,31 @@ fn a_lagging_link_that_is_up_is_heard_within_the_window_only() {
     let link1 = h.det.link(P, LinkId(1)).expect("link");
     assert_eq!(link1.rejected_replay, 1);
 }
+
+#[test]
+fn a_verdict_is_near_from_the_warning_to_the_verdict_or_the_peers_return() {
+    let mut h = Harness::new();
+    h.run_for(20 * KEEPALIVE);
+    assert!(!h.det.verdict_near(), "an on-time peer");
+    h.peer.sending = false;
+    h.run_for(WARNTIME - 2 * TICK);
+    assert!(!h.det.verdict_near(), "silent, but not past warntime");
+    h.run_for(4 * TICK);
+    assert!(h.det.verdict_near(), "warned");
+    // It comes back before deadtime: no verdict is near any more.
+    h.peer.sending = true;
+    h.peer.next_send = h.now + TICK;
+    h.run_for(2 * KEEPALIVE);
+    assert!(!h.det.verdict_near());
+    assert_eq!(h.count(is_dead), 0);
+    // Silent again until declared dead: near until the verdict, then not.
+    h.peer.sending = false;
+    h.run_for(WARNTIME + 2 * TICK);
+    assert!(h.det.verdict_near());
+    h.run_for(DEADTIME);
+    assert_eq!(h.count(is_dead), 1);
+    assert!(
+        !h.det.verdict_near(),
+        "a dead peer is no longer near a verdict"
+    );
+}

@@ -81,6 +81,22 @@ fn turn(backend: &mut AnyBackend, deadline: Nanos, into: &mut Received) {
     }
 }
 
+/// One poll_ready, recording what it hands over.
+fn poll(backend: &mut AnyBackend, deadline: Nanos, into: &mut Received) {
+    backend
+        .poll_ready(deadline, |c| match c {
+            Completion::Datagram {
+                link,
+                bytes,
+                rx_time,
+            } => into.datagrams.push((link, bytes.to_vec(), rx_time)),
+            Completion::SerialBytes { bytes, .. } => into.serial.extend_from_slice(bytes),
+            Completion::LinkError { link, error } => into.errors.push((link, error)),
+            Completion::Timer => into.timers += 1,
+        })
+        .unwrap();
+}
+
 /// Turns both backends until `done` holds or 5 s pass.
 fn pump_until(
     a: &mut AnyBackend,
@@ -119,6 +135,7 @@ for_both_backends!(
     thousand_datagrams_each_way_arrive_intact_and_in_order,
     the_deadline_wakes_an_idle_wait,
     a_deadline_already_past_still_hands_over_what_has_arrived,
+    poll_ready_never_blocks_and_hands_over_what_has_arrived,
     serial_bytes_cross_a_pty_cable,
     a_refused_peer_is_a_link_error_and_receiving_goes_on,
     bcast_and_mcast_work_between_namespaces,
@@ -229,6 +246,38 @@ fn a_deadline_already_past_still_hands_over_what_has_arrived(kind: BackendKind) 
         3,
         "every datagram that arrived during the stall comes out of the same wait"
     );
+}
+
+/// What the beat loop polls with while a verdict is near: never blocks,
+/// hands over what has arrived, reports the deadline only once it passed.
+fn poll_ready_never_blocks_and_hands_over_what_has_arrived(kind: BackendKind) {
+    let (pa, pb) = (free_port(), free_port());
+    let Some(mut a) = open(kind, open_links(&[ucast(pa, pb)]).unwrap()) else {
+        return;
+    };
+    let peer = UdpSocket::bind(("127.0.0.1", pb)).unwrap();
+    let mut got = Received::default();
+    let deadline = monotonic_ns() + 10 * NANOS_PER_SEC;
+    let t0 = monotonic_ns();
+    poll(&mut a, deadline, &mut got);
+    assert!(
+        monotonic_ns() - t0 < NANOS_PER_SEC,
+        "poll_ready returned at once with nothing to hand over"
+    );
+    assert_eq!((got.timers, got.datagrams.len()), (0, 0));
+    peer.send_to(&payload(7, 1), ("127.0.0.1", pa)).unwrap();
+    let limit = monotonic_ns() + 5 * NANOS_PER_SEC;
+    while got.datagrams.is_empty() {
+        assert!(
+            monotonic_ns() < limit,
+            "the datagram never came out of poll_ready"
+        );
+        poll(&mut a, deadline, &mut got);
+    }
+    assert_eq!(got.datagrams[0].1, payload(7, 1));
+    assert_eq!(got.timers, 0, "the deadline has not passed");
+    poll(&mut a, monotonic_ns().saturating_sub(1), &mut got);
+    assert_eq!(got.timers, 1, "a passed deadline is reported");
 }
 
 fn serial_bytes_cross_a_pty_cable(kind: BackendKind) {

@@ -341,6 +341,14 @@ mod beat {
             }
             Ok(())
         }
+        /// The fake never blocks: polling is waiting.
+        fn poll_ready<F: FnMut(Completion<'_>)>(
+            &mut self,
+            deadline: Nanos,
+            on: F,
+        ) -> io::Result<()> {
+            self.wait(deadline, on)
+        }
     }
 }
 

@@ -422,6 +422,14 @@ impl Detector {
         self.events.pop()
     }
 
+    /// Whether a peer is late (warned at warntime) and not yet declared
+    /// dead: the verdict may come at the next deadline.
+    pub fn verdict_near(&self) -> bool {
+        self.peers
+            .iter()
+            .any(|p| p.liveness == Liveness::Alive && p.warned)
+    }
+
     /// The earliest instant a tick could change anything, or `None` when no
     /// timer runs (every peer dead). While a timer runs it is never more than
     /// `stall_threshold` after the last service (see the module doc).

@@ -143,6 +143,14 @@ pub struct BeatLoop<B: Backend> {
 /// Longest the loop sleeps between turns, whatever the timings.
 pub const MAX_SLEEP: Nanos = 50 * crate::time::NANOS_PER_MILLI;
 
+/// While the peer is late (past warntime), deadlines at most this far away
+/// are polled for instead of slept to: a timer wake-up is late by tens of
+/// µs on a virtual machine (hundreds on a busy one), and a verdict reached
+/// late is a failover started late. Bounded like the takeover process's
+/// polling (`takeover::alert`): only with short deadtimes, only while a
+/// verdict may come.
+pub const VERDICT_POLL: Nanos = crate::takeover::alert::MAX_WINDOW;
+
 /// The peer of a pair; the detector indexes peers and a pair has one.
 const PEER: PeerId = PeerId(0);
 
@@ -238,10 +246,29 @@ impl<B: Backend> BeatLoop<B> {
     pub fn turn(&mut self, sink: &mut impl EventSink) -> std::io::Result<()> {
         // Never sleep longer than MAX_SLEEP, so a stop request or a status
         // query is served promptly even with a keepalive of seconds.
-        let deadline = self.core.next_deadline().min(monotonic_ns() + MAX_SLEEP);
+        let now = monotonic_ns();
+        let deadline = self.core.next_deadline().min(now + MAX_SLEEP);
         let core = &mut self.core;
-        self.backend
-            .wait(deadline, |c| core.on_completion(c, sink))?;
+        if core.detector.verdict_near() && deadline.saturating_sub(now) <= VERDICT_POLL {
+            // The peer is late: poll to the deadline rather than sleep,
+            // so the verdict is reached on time and not when a timer
+            // wake-up gets round to it. Anything handed over ends the
+            // poll, as it would end a sleep.
+            loop {
+                let mut woke = false;
+                self.backend.poll_ready(deadline, |c| {
+                    woke = true;
+                    core.on_completion(c, sink)
+                })?;
+                if woke {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+        } else {
+            self.backend
+                .wait(deadline, |c| core.on_completion(c, sink))?;
+        }
         let now = monotonic_ns();
         self.core.detector.on_tick(now);
         self.core.publish(sink);

@@ -19,6 +19,8 @@
 //!   monotonic time read after the wake-up (a clock step cannot make a
 //!   frame look as if it came from the future). Serial bytes are stamped
 //!   with that wake-up time.
+//! - [`Backend::poll_ready`] is the same without blocking: the beat loop
+//!   polls with it while a verdict is near (see `engine::beat`).
 //! - A link error never ends the loop: receives are re-armed.
 
 pub mod poll;
@@ -98,6 +100,10 @@ pub trait Backend {
     /// Blocks until `deadline` (absolute, monotonic ns) or input, then
     /// delivers everything ready. Errors are fatal to the backend only.
     fn wait<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, on: F) -> io::Result<()>;
+    /// As [`Backend::wait`] without blocking: hands over what is ready now
+    /// (and [`Completion::Timer`] if `deadline` has passed), keeping the
+    /// timer armed for `deadline`.
+    fn poll_ready<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, on: F) -> io::Result<()>;
 }
 
 /// Which backend to use (ha.cf / command line), `Auto` preferring io_uring.
@@ -151,6 +157,13 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Uring(b) => b.wait(deadline, on),
             AnyBackend::Poll(b) => b.wait(deadline, on),
+        }
+    }
+    #[inline]
+    fn poll_ready<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, on: F) -> io::Result<()> {
+        match self {
+            AnyBackend::Uring(b) => b.poll_ready(deadline, on),
+            AnyBackend::Poll(b) => b.poll_ready(deadline, on),
         }
     }
 }

@@ -274,11 +274,27 @@ impl Backend for PollBackend {
         Ok(())
     }
 
-    fn wait<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, mut on: F) -> io::Result<()> {
+    fn wait<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, on: F) -> io::Result<()> {
+        self.wait_inner(deadline, true, on)
+    }
+
+    fn poll_ready<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, on: F) -> io::Result<()> {
+        self.wait_inner(deadline, false, on)
+    }
+}
+
+impl PollBackend {
+    /// [`Backend::wait`] when `block`, [`Backend::poll_ready`] otherwise.
+    fn wait_inner<F: FnMut(Completion<'_>)>(
+        &mut self,
+        deadline: Nanos,
+        block: bool,
+        mut on: F,
+    ) -> io::Result<()> {
         self.arm_timer(deadline)?;
         loop {
             let pending_errors = self.send_errors.iter().any(Option::is_some);
-            let timeout = if pending_errors || monotonic_ns() >= deadline {
+            let timeout = if !block || pending_errors || monotonic_ns() >= deadline {
                 0
             } else {
                 -1
@@ -335,7 +351,7 @@ impl Backend for PollBackend {
                 on(Completion::Timer);
                 return Ok(());
             }
-            if delivered {
+            if delivered || !block {
                 return Ok(());
             }
         }

@@ -765,13 +765,29 @@ impl Backend for UringBackend {
         self.push(entry).map_err(SendError::Submit)
     }
 
-    fn wait<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, mut on: F) -> io::Result<()> {
+    fn wait<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, on: F) -> io::Result<()> {
+        self.wait_inner(deadline, true, on)
+    }
+
+    fn poll_ready<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, on: F) -> io::Result<()> {
+        self.wait_inner(deadline, false, on)
+    }
+}
+
+impl UringBackend {
+    /// [`Backend::wait`] when `block`, [`Backend::poll_ready`] otherwise.
+    fn wait_inner<F: FnMut(Completion<'_>)>(
+        &mut self,
+        deadline: Nanos,
+        block: bool,
+        mut on: F,
+    ) -> io::Result<()> {
         self.ensure_enabled()?;
         let mut delivered = self.deliver_serial_send_errors(&mut on);
         loop {
             self.arm_receives()?;
             self.arm_timer(deadline)?;
-            let want = if delivered || monotonic_ns() >= deadline {
+            let want = if !block || delivered || monotonic_ns() >= deadline {
                 0
             } else {
                 1
@@ -792,7 +808,7 @@ impl Backend for UringBackend {
                 on(Completion::Timer);
                 return Ok(());
             }
-            if delivered {
+            if delivered || !block {
                 return Ok(());
             }
         }
