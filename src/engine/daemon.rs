@@ -628,7 +628,14 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         }
     };
 
-    // This thread handles signals until told to stop.
+    // This thread handles signals until told to stop. The kernel wakes it
+    // for every signal sent to the daemon, SIGSTOP included, and the other
+    // threads stop only once it has run: at normal priority it waited
+    // behind whatever else ran, while the beat thread went on sending.
+    // With `realtime on` it runs SCHED_FIFO 1 (it sleeps all the time).
+    if cfg.hacf.realtime.value {
+        let _ = crate::engine::realtime::promote_current_thread(1);
+    }
     while !stop.load(Ordering::Relaxed) {
         if beat_thread.is_finished() {
             break;
