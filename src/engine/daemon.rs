@@ -552,8 +552,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let reach_view = Arc::new(Mutex::new(ReachView::default()));
     let control_stop = stop.clone();
     let handler = control_handler(snap_tx, run_dir.clone(), !opts.no_agent, reach_view.clone());
-    let control_thread = std::thread::Builder::new()
-        .name("control".into())
+    let control_thread = crate::engine::realtime::thread_named("control")
         .spawn(move || control.serve(handler, control_stop))?;
     let prober = start_prober(&cfg, reach_tx, reach_view, &stop)?;
 
@@ -575,22 +574,19 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
             stop: stop.clone(),
             releasing: releasing.clone(),
         };
-        std::thread::Builder::new()
-            .name("agent-supervisor".into())
+        crate::engine::realtime::thread_named("agent-supervisor")
             .spawn(move || supervise_agent(&opts, &run_dir, &fds, generation, &supervision))
     });
 
     let beat_cfg = cfg.clone();
-    let beat_thread = std::thread::Builder::new()
-        .name("beat".into())
-        .spawn(move || {
-            tune_beat_thread(&beat_cfg);
-            let mut sink = RingSink {
-                writer,
-                pending: false,
-            };
-            beat.run(&controls, &mut sink)
-        })?;
+    let beat_thread = crate::engine::realtime::thread_named("beat").spawn(move || {
+        tune_beat_thread(&beat_cfg);
+        let mut sink = RingSink {
+            writer,
+            pending: false,
+        };
+        beat.run(&controls, &mut sink)
+    })?;
     let backup_thread = match backup_links {
         Ok((core, links)) => {
             let mut sender = BackupSender::new(
@@ -614,12 +610,10 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
                 crate::engine::backup::COVER_LIMIT / crate::time::NANOS_PER_MILLI
             );
             Some(
-                std::thread::Builder::new()
-                    .name("beat-backup".into())
-                    .spawn(move || {
-                        tune_backup_thread(&backup_cfg, core);
-                        sender.run(&stop)
-                    })?,
+                crate::engine::realtime::thread_named("beat-backup").spawn(move || {
+                    tune_backup_thread(&backup_cfg, core);
+                    sender.run(&stop)
+                })?,
             )
         }
         Err(why) => {

@@ -235,9 +235,7 @@ impl Announcer {
 
     /// Sends the rest of the schedule on a thread of its own.
     pub fn spawn(self) -> io::Result<JoinHandle<ArpReport>> {
-        std::thread::Builder::new()
-            .name("garp".into())
-            .spawn(move || self.run_to_end())
+        crate::engine::realtime::thread_named("garp").spawn(move || self.run_to_end())
     }
 }
 

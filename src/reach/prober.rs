@@ -471,8 +471,7 @@ pub fn spawn_prober(
         cfg.deadping / NANOS_PER_MILLI
     );
     let method = methods.join(", ");
-    std::thread::Builder::new()
-        .name("reach".into())
+    crate::engine::realtime::thread_named("reach")
         .spawn(move || run(cfg, sockets, &method, &reports, &view, &stop))
 }
 

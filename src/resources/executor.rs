@@ -274,8 +274,7 @@ impl GroupExecutor {
             realtime: self.realtime,
             awake_until: self.awake_until.clone(),
         };
-        std::thread::Builder::new()
-            .name(format!("group-{}", self.workers.len() + 1))
+        crate::engine::realtime::thread_named(&format!("group-{}", self.workers.len() + 1))
             .spawn(move || context.serve(rx))
             .map_err(|e| e.to_string())?;
         self.workers.insert(key.to_string(), tx.clone());

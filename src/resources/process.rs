@@ -428,19 +428,17 @@ impl Pipes {
     fn hand_off(mut self) {
         tracing::debug!(target: "twinbeat::resources", resource = %self.tag,
             "a process left behind by the script still holds its output; draining it in the background");
-        let spawned = std::thread::Builder::new()
-            .name("script-drain".into())
-            .spawn(move || {
-                for pipe in self.pipes.iter().filter_map(|p| p.fd.as_ref()) {
-                    let _ = set_nonblocking(pipe.as_raw_fd(), true);
+        let spawned = crate::engine::realtime::thread_named("script-drain").spawn(move || {
+            for pipe in self.pipes.iter().filter_map(|p| p.fd.as_ref()) {
+                let _ = set_nonblocking(pipe.as_raw_fd(), true);
+            }
+            while self.is_open() {
+                if self.poll_and_read(None, None).is_err() {
+                    break;
                 }
-                while self.is_open() {
-                    if self.poll_and_read(None, None).is_err() {
-                        break;
-                    }
-                }
-                self.finish();
-            });
+            }
+            self.finish();
+        });
         if let Err(err) = spawned {
             // Dropping the pipes instead: the holders may see EPIPE, the runner goes on.
             tracing::warn!(target: "twinbeat::resources", "cannot start an output drainer: {err}");

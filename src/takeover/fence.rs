@@ -36,8 +36,7 @@ pub fn spawn(cmd: &FenceCommand, timeout: Duration, env: &ScriptEnv, req: FenceR
     env.set(ENV_FENCE_PEER, &req.peer);
     env.set(ENV_FENCE_GROUP, &req.group);
     env.set(ENV_FENCE_REASON, "stop-failed");
-    let spawned = std::thread::Builder::new()
-        .name("fence".into())
+    let spawned = crate::engine::realtime::thread_named("fence")
         .spawn(move || run(&cmd, timeout, &env, &req));
     if let Err(e) = spawned {
         tracing::error!("fence command not run: cannot start its thread: {e}");

@@ -35,29 +35,27 @@ pub fn serve(run_dir: &Path, stop: Arc<AtomicBool>) -> std::io::Result<Receiver<
     // A little longer than the main loop waits for the peer, so the main
     // loop's own timeout answer is the one the operator sees.
     let wait = OPERATOR_PEER_WAIT + Duration::from_millis(300);
-    std::thread::Builder::new()
-        .name("operator".into())
-        .spawn(move || {
-            let handler = move |request: Request| {
-                let (reply, answer) = channel::bounded(1);
-                if tx.try_send(OperatorCall { request, reply }).is_err() {
-                    return Response::Error {
-                        message: "the takeover process is busy with other operator requests".into(),
-                    };
-                }
-                answer
-                    .recv_timeout(wait)
-                    .unwrap_or_else(|_| Response::Error {
-                        message: format!(
-                            "the takeover process's main loop did not answer within {} ms",
-                            wait.as_millis()
-                        ),
-                    })
-            };
-            if let Err(e) = server.serve(handler, stop) {
-                tracing::error!("operator socket: {e}");
+    crate::engine::realtime::thread_named("operator").spawn(move || {
+        let handler = move |request: Request| {
+            let (reply, answer) = channel::bounded(1);
+            if tx.try_send(OperatorCall { request, reply }).is_err() {
+                return Response::Error {
+                    message: "the takeover process is busy with other operator requests".into(),
+                };
             }
-        })?;
+            answer
+                .recv_timeout(wait)
+                .unwrap_or_else(|_| Response::Error {
+                    message: format!(
+                        "the takeover process's main loop did not answer within {} ms",
+                        wait.as_millis()
+                    ),
+                })
+        };
+        if let Err(e) = server.serve(handler, stop) {
+            tracing::error!("operator socket: {e}");
+        }
+    })?;
     Ok(rx)
 }
 
