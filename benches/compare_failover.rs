@@ -23,7 +23,8 @@
 //! survivor's kernel adding the VIP (the first resource started), heard on
 //! rtnetlink in its namespace, (b) the first ARP reply for the VIP from the
 //! survivor's MAC to the observer, which asks every `--probe-us` µs from
-//! its own namespace over a packet socket, and (c) the survivor's recording
+//! its own namespace over a packet socket (dated by the observer's kernel
+//! on arrival, SO_TIMESTAMPNS), and (c) the survivor's recording
 //! script starting. Restore:
 //! every process of the faulted node killed, its interface up, its VIP and
 //! stamp removed, its daemon started again; it rejoins as the standby and
@@ -310,6 +311,24 @@ impl Observer {
         if rc != 0 {
             return Err(io::Error::last_os_error()).context("bind packet socket");
         }
+        // Answers are dated by the observer's kernel on arrival, not when
+        // the observer's thread gets to read them: the observer stands in
+        // for another host, and its own wake-up on these shared cores is
+        // not the system's failover.
+        let on: libc::c_int = 1;
+        // SAFETY: a valid int option of its size on our socket.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as u32,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error()).context("SO_TIMESTAMPNS");
+        }
         Ok(Observer {
             fd,
             ifindex,
@@ -366,6 +385,44 @@ impl Observer {
             && f[38..42] == OBSERVER_IP
     }
 
+    /// One queued frame without waiting: its length and its arrival time
+    /// (CLOCK_REALTIME ns, from the kernel's SO_TIMESTAMPNS; the time of
+    /// reading if the kernel gave none).
+    fn recv_stamped(&self, buf: &mut [u8]) -> Option<(usize, u64)> {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // u64s: aligned for the cmsghdr the kernel writes into it.
+        let mut control = [0u64; 16];
+        // SAFETY: all-zero is a valid msghdr; the pointers set below
+        // outlive the call.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control);
+        // SAFETY: msg describes valid buffers for the call.
+        let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
+        if n <= 0 {
+            return None;
+        }
+        let mut at = None;
+        // SAFETY: the CMSG macros walk the control buffer the kernel
+        // filled, within msg_controllen.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                    at = Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        Some((n as usize, at.unwrap_or_else(realtime_ns)))
+    }
+
     /// Asks for the VIP every interval until `mac` answers (its receive
     /// time, CLOCK_REALTIME ns), `stop` is set, or `limit` passes.
     fn watch(&self, mac: [u8; 6], stop: &AtomicBool, limit: Duration) -> Option<u64> {
@@ -410,24 +467,8 @@ impl Observer {
             };
             // SAFETY: one valid pollfd, a valid timespec, no signal mask.
             unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
-            loop {
-                // SAFETY: buf is valid for its length.
-                let n = unsafe {
-                    libc::recv(
-                        self.fd.as_raw_fd(),
-                        buf.as_mut_ptr().cast(),
-                        buf.len(),
-                        libc::MSG_DONTWAIT,
-                    )
-                };
-                if n <= 0 {
-                    break;
-                }
-                let at = realtime_ns();
-                if buf
-                    .get(..n as usize)
-                    .is_some_and(|f| Observer::is_answer(f, mac))
-                {
+            while let Some((n, at)) = self.recv_stamped(&mut buf) {
+                if buf.get(..n).is_some_and(|f| Observer::is_answer(f, mac)) {
                     return Some(at);
                 }
             }
@@ -1508,7 +1549,7 @@ fn render(
          \"verdict\": the survivor declared its peer dead (twinbeat's status gives the \
          instant; the other systems do not say it as precisely). \"VIP added\": the survivor's kernel announces the VIP on rtnetlink (heard by a \
          listener in its namespace): its first resource has started. \"VIP answers\": the \
-         first ARP reply for the VIP from the survivor's MAC reaches the observer. \
+         first ARP reply for the VIP from the survivor's MAC reaches the observer (the observer's kernel dates its arrival). \
          \"script\": the survivor's recording script (the group's second resource, a bash \
          script) starts. The address listener runs SCHED_FIFO 99 (one wake-up per \
          round); the observer SCHED_FIFO 1, above scripts and normal-priority daemons, below \
