@@ -69,28 +69,7 @@ impl BackupLink {
         match self {
             BackupLink::Serial { fd } => crate::engine::io::write_serial(fd.as_raw_fd(), bytes),
             BackupLink::Udp { socket, dest } => {
-                let (addr, len) = match dest {
-                    Some(d) => (d.as_ptr().cast::<libc::sockaddr>(), d.len()),
-                    None => (std::ptr::null(), 0),
-                };
-                // SAFETY: valid buffer; addr is null or a live SockAddr.
-                let n = unsafe {
-                    libc::sendto(
-                        socket.as_raw_fd(),
-                        bytes.as_ptr().cast(),
-                        bytes.len(),
-                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                        addr,
-                        len,
-                    )
-                };
-                if n < 0 {
-                    Err(io::Error::last_os_error()
-                        .raw_os_error()
-                        .unwrap_or(libc::EIO))
-                } else {
-                    Ok(())
-                }
+                crate::engine::io::send_udp(socket, dest.as_ref(), bytes)
             }
         }
     }

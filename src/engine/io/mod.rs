@@ -307,6 +307,39 @@ pub(crate) fn write_serial(fd: std::os::fd::RawFd, bytes: &[u8]) -> Result<(), i
     Ok(())
 }
 
+/// A nonblocking sendto(2) of one datagram, to `dest` or, with none, to
+/// the socket's connected peer. The errno is the caller's to keep (a link
+/// whose sends fail is reported, not retried).
+pub(crate) fn send_udp(
+    socket: &socket2::Socket,
+    dest: Option<&socket2::SockAddr>,
+    bytes: &[u8],
+) -> Result<(), i32> {
+    use std::os::fd::AsRawFd;
+    let (addr, len) = match dest {
+        Some(d) => (d.as_ptr().cast::<libc::sockaddr>(), d.len()),
+        None => (std::ptr::null(), 0),
+    };
+    // SAFETY: valid buffer; addr is null or a live SockAddr of `len` bytes.
+    let n = unsafe {
+        libc::sendto(
+            socket.as_raw_fd(),
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            addr,
+            len,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO))
+    } else {
+        Ok(())
+    }
+}
+
 /// Reads CLOCK_REALTIME in ns (only to convert kernel receive stamps).
 fn realtime_ns() -> i128 {
     let mut ts = libc::timespec {

@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::{
     Backend, CONTROL_LEN, Completion, IoStats, MAX_DATAGRAM, RxClock, SendError, checked_send,
-    drain_tty, write_serial,
+    drain_tty, send_udp, write_serial,
 };
 use crate::engine::links::{Medium, OpenLink};
 use crate::time::{NANOS_PER_SEC, Nanos, monotonic_ns};
@@ -241,30 +241,7 @@ impl Backend for PollBackend {
     fn send(&mut self, link: usize, bytes: &[u8]) -> Result<(), SendError> {
         let open = checked_send(&self.links, link, bytes)?;
         let result = match &open.medium {
-            Medium::Udp { socket, dest } => {
-                let (addr, addr_len) = match dest {
-                    Some(d) => (d.as_ptr().cast::<libc::sockaddr>(), d.len()),
-                    None => (std::ptr::null(), 0),
-                };
-                // SAFETY: valid buffer; addr is null or a live SockAddr.
-                let n = unsafe {
-                    libc::sendto(
-                        socket.as_raw_fd(),
-                        bytes.as_ptr().cast(),
-                        bytes.len(),
-                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                        addr,
-                        addr_len,
-                    )
-                };
-                if n < 0 {
-                    Err(io::Error::last_os_error()
-                        .raw_os_error()
-                        .unwrap_or(libc::EIO))
-                } else {
-                    Ok(())
-                }
-            }
+            Medium::Udp { socket, dest } => send_udp(socket, dest.as_ref(), bytes),
             Medium::Serial { port } => write_serial(port.as_raw_fd(), bytes),
         };
         self.stats.sends += 1;
