@@ -748,6 +748,12 @@ fn a_verdict_is_near_from_the_warning_to_the_verdict_or_the_peers_return() {
     assert!(!h.det.verdict_near(), "silent, but not past warntime");
     h.run_for(4 * TICK);
     assert!(h.det.verdict_near(), "warned");
+    let heard = h.det.peer(P).and_then(|p| p.last_heard).expect("heard");
+    assert_eq!(
+        h.det.verdict_due(),
+        Some(heard + DEADTIME),
+        "due a deadtime after the peer was last heard"
+    );
     // It comes back before deadtime: no verdict is near any more.
     h.peer.sending = true;
     h.peer.next_send = h.now + TICK;

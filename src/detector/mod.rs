@@ -425,9 +425,22 @@ impl Detector {
     /// Whether a peer is late (warned at warntime) and not yet declared
     /// dead: the verdict may come at the next deadline.
     pub fn verdict_near(&self) -> bool {
+        self.verdict_due().is_some()
+    }
+
+    /// When the earliest verdict falls due (real time, the clock of
+    /// `now`) if a peer is late (warned) and not yet declared dead: the
+    /// instant it is declared unless heard before, stalls of our own
+    /// aside. `None` while every live peer is on time.
+    pub fn verdict_due(&self) -> Option<Nanos> {
         self.peers
             .iter()
-            .any(|p| p.liveness == Liveness::Alive && p.warned)
+            .filter(|p| p.liveness == Liveness::Alive && p.warned)
+            .map(|p| {
+                self.clock
+                    .real_when(p.heard_awake.saturating_add(self.cfg.deadtime))
+            })
+            .min()
     }
 
     /// The earliest instant a tick could change anything, or `None` when no

@@ -143,13 +143,43 @@ pub struct BeatLoop<B: Backend> {
 /// Longest the loop sleeps between turns, whatever the timings.
 pub const MAX_SLEEP: Nanos = 50 * crate::time::NANOS_PER_MILLI;
 
-/// While the peer is late (past warntime), deadlines at most this far away
-/// are polled for instead of slept to: a timer wake-up is late by tens of
-/// µs on a virtual machine (hundreds on a busy one), and a verdict reached
-/// late is a failover started late. Bounded like the takeover process's
-/// polling (`takeover::alert`): only with short deadtimes, only while a
-/// verdict may come.
-pub const VERDICT_POLL: Nanos = crate::takeover::alert::MAX_WINDOW;
+/// While the peer is late (past warntime), the last stretch before its
+/// verdict falls due is polled through instead of slept: a timer wake-up is
+/// late by tens of µs on a virtual machine (a few hundred at p99.9 on a busy
+/// one), and a verdict reached late is a failover started late. Only that
+/// stretch: polling from the warning on held the core for up to
+/// `deadtime - warntime` (5 ms at Heartbeat-style 1 ms/10 ms timings), and
+/// on a host whose other cores are busy the takeover process could not
+/// run in the meantime, so it read the warning late and the verdict later.
+pub const VERDICT_POLL_LEAD: Nanos = 250 * crate::time::NANOS_PER_MICRO;
+
+/// How one turn of the loop waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Sleep until then (or until something arrives).
+    Sleep(Nanos),
+    /// Poll until then: a verdict falls due within the lead.
+    Poll(Nanos),
+}
+
+impl Wait {
+    fn until(self) -> Nanos {
+        match self {
+            Wait::Sleep(t) | Wait::Poll(t) => t,
+        }
+    }
+}
+
+/// How to wait at `now` for `deadline`, given when a near verdict falls
+/// due: poll once it is within [`VERDICT_POLL_LEAD`], else sleep, but not
+/// past the start of that last stretch.
+fn wait_plan(now: Nanos, deadline: Nanos, verdict_due: Option<Nanos>) -> Wait {
+    match verdict_due {
+        Some(due) if due.saturating_sub(now) <= VERDICT_POLL_LEAD => Wait::Poll(deadline),
+        Some(due) => Wait::Sleep(deadline.min(due - VERDICT_POLL_LEAD)),
+        None => Wait::Sleep(deadline),
+    }
+}
 
 /// The peer of a pair; the detector indexes peers and a pair has one.
 const PEER: PeerId = PeerId(0);
@@ -249,7 +279,8 @@ impl<B: Backend> BeatLoop<B> {
         let now = monotonic_ns();
         let deadline = self.core.next_deadline().min(now + MAX_SLEEP);
         let core = &mut self.core;
-        if core.detector.verdict_near() && deadline.saturating_sub(now) <= VERDICT_POLL {
+        let wait = wait_plan(now, deadline, core.detector.verdict_due());
+        if let Wait::Poll(deadline) = wait {
             // The peer is late: poll to the deadline rather than sleep,
             // so the verdict is reached on time and not when a timer
             // wake-up gets round to it. Anything handed over ends the
@@ -267,7 +298,7 @@ impl<B: Backend> BeatLoop<B> {
             }
         } else {
             self.backend
-                .wait(deadline, |c| core.on_completion(c, sink))?;
+                .wait(wait.until(), |c| core.on_completion(c, sink))?;
         }
         let now = monotonic_ns();
         self.core.detector.on_tick(now);
@@ -715,6 +746,70 @@ impl Core {
             },
             ring_overflows: 0,
             ping: Default::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const US: Nanos = crate::time::NANOS_PER_MICRO;
+
+    #[test]
+    fn with_every_peer_on_time_the_loop_sleeps_to_its_deadline() {
+        assert_eq!(
+            wait_plan(1_000 * US, 1_100 * US, None),
+            Wait::Sleep(1_100 * US)
+        );
+    }
+
+    #[test]
+    fn a_verdict_beyond_the_lead_is_slept_towards_and_polled_for_at_the_lead() {
+        // keepalive 1 ms, deadtime 10 ms: warned at 5 ms of silence, the
+        // verdict 5 ms away, the next keepalive 1 ms away.
+        let now = 100_000 * US;
+        let due = now + 5_000 * US;
+        assert_eq!(
+            wait_plan(now, now + 1_000 * US, Some(due)),
+            Wait::Sleep(now + 1_000 * US)
+        );
+        // The last keepalive before the verdict is due after the lead
+        // starts: the loop wakes at the lead instead.
+        let late = due - 400 * US;
+        assert_eq!(
+            wait_plan(late, due + 600 * US, Some(due)),
+            Wait::Sleep(due - VERDICT_POLL_LEAD)
+        );
+        // Within the lead it polls to its deadline.
+        let inside = due - VERDICT_POLL_LEAD;
+        assert_eq!(wait_plan(inside, due, Some(due)), Wait::Poll(due));
+        assert_eq!(
+            wait_plan(due + US, due + 50 * US, Some(due)),
+            Wait::Poll(due + 50 * US)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn never_sleeps_into_the_lead_nor_polls_before_it(
+            now in 0u64..1 << 40, ahead in 0u64..1 << 30, due_in in 0u64..1 << 30,
+        ) {
+            let deadline = now + ahead;
+            let due = now + due_in;
+            match wait_plan(now, deadline, Some(due)) {
+                Wait::Poll(until) => {
+                    prop_assert!(due - now <= VERDICT_POLL_LEAD);
+                    prop_assert_eq!(until, deadline);
+                }
+                Wait::Sleep(until) => {
+                    prop_assert!(due - now > VERDICT_POLL_LEAD);
+                    prop_assert!(until <= deadline);
+                    prop_assert!(until <= due - VERDICT_POLL_LEAD);
+                    prop_assert!(until >= now.min(deadline));
+                }
+            }
         }
     }
 }
