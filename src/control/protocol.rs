@@ -113,6 +113,8 @@ pub enum ProtocolError {
     Version { got: u64 },
     #[error("line longer than {limit} bytes")]
     TooLong { limit: usize },
+    #[error("message nested deeper than {limit} levels")]
+    TooDeep { limit: usize },
     #[error("connection closed before a complete line")]
     Truncated,
 }
@@ -179,7 +181,46 @@ fn encode_versioned<T: Serialize>(body: &T) -> Result<Vec<u8>, ProtocolError> {
     Ok(line)
 }
 
+/// Deepest nesting of arrays and objects a message may have. Ours nest a
+/// few levels; the parser recurses per level, and the threads that parse
+/// requests have small stacks (`realtime::THREAD_STACK`).
+pub const MAX_NESTING: usize = 32;
+
+/// How deep `line`'s arrays and objects nest, brackets inside strings
+/// aside; stops counting past `limit`.
+fn nesting_depth(line: &[u8], limit: usize) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in line {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                if deepest > limit {
+                    break;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 fn decode_versioned<T: for<'de> Deserialize<'de>>(line: &[u8]) -> Result<T, ProtocolError> {
+    if nesting_depth(line, MAX_NESTING) > MAX_NESTING {
+        return Err(ProtocolError::TooDeep { limit: MAX_NESTING });
+    }
     let mut value: serde_json::Value = serde_json::from_slice(line)?;
     // The version is checked before the body so that a future message shape
     // is reported as a version mismatch, not as a confusing field error.
@@ -299,6 +340,41 @@ mod tests {
         assert!(matches!(err, ProtocolError::MissingVersion), "{err}");
         let err = decode_request(br#"[1,2]"#).unwrap_err();
         assert!(matches!(err, ProtocolError::MissingVersion), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing_even_on_a_small_stack() {
+        // 120 levels, under serde_json's own limit of 128: parsed, each
+        // level costs stack, which an unoptimised build on a thread of
+        // 256 KiB may not have.
+        let mut line = b"{\"v\":1,\"cmd\":".to_vec();
+        line.extend(std::iter::repeat_n(b'[', 120));
+        line.extend(std::iter::repeat_n(b']', 120));
+        line.push(b'}');
+        let outcome = crate::engine::realtime::thread_named("deep")
+            .spawn(move || (decode_request(&line).err(), decode_response(&line).err()))
+            .expect("spawn")
+            .join()
+            .expect("no overflow");
+        assert!(matches!(
+            outcome.0,
+            Some(ProtocolError::TooDeep { limit: MAX_NESTING })
+        ));
+        assert!(matches!(
+            outcome.1,
+            Some(ProtocolError::TooDeep { limit: MAX_NESTING })
+        ));
+    }
+
+    #[test]
+    fn brackets_inside_strings_are_not_nesting() {
+        assert_eq!(nesting_depth(br#"{"a":"[[[{{{\"[[["}"#, 100), 1);
+        assert_eq!(nesting_depth(br#"{"a":[{"b":[]}]}"#, 100), 4);
+        assert_eq!(
+            nesting_depth(b"[[[[[[", 3),
+            4,
+            "stops counting past the limit"
+        );
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! state directories, a lock so two daemons never share a run dir, a new
 //! generation (fsync'd before the first frame leaves), links, the I/O
 //! backend, the event ring, the takeover process (the ring's consumer,
-//! supervised and restarted if it dies), the control thread, and last the
-//! pinned beat thread. SIGTERM/SIGINT stop it; SIGHUP re-reads authkeys
+//! supervised and restarted if it dies), the control thread, the backup
+//! sender, the signal thread, and last the beat loop itself, pinned, on the
+//! main thread. SIGTERM/SIGINT stop it; SIGHUP re-reads authkeys
 //! (new keys take effect at once) and reports what in ha.cf would need a
 //! restart.
 
@@ -577,6 +578,11 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         crate::engine::realtime::thread_named("agent-supervisor")
             .spawn(move || supervise_agent(&opts, &run_dir, &fds, generation, &supervision))
     });
+    if let Some(Err(e)) = &agent {
+        tracing::error!(
+            "cannot start the thread that runs the takeover process ({e}): keepalives only, no resource groups"
+        );
+    }
 
     let backup_thread = match backup_links {
         Ok((core, links)) => {
@@ -618,8 +624,11 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let signal_thread = {
         let (cfg, opts, stop, releasing) =
             (cfg.clone(), opts.clone(), stop.clone(), releasing.clone());
-        let has_agent = agent.is_some();
+        let has_agent = matches!(agent, Some(Ok(_)));
         crate::engine::realtime::thread_named("signals").spawn(move || {
+            // Nobody else takes SIGTERM: if this thread ends by a panic,
+            // the daemon stops rather than run on deaf to signals.
+            let _stop_if_lost = StopOnPanic(stop.clone());
             // With `realtime on` it runs SCHED_FIFO 1 (it sleeps all the
             // time), so a reload or a stop is not queued behind normal load.
             if cfg.hacf.realtime.value {
@@ -627,7 +636,17 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
             }
             while !stop.load(Ordering::Relaxed) {
                 match wait_signal(&signals, Duration::from_millis(200)) {
-                    Some(libc::SIGHUP) => reload(&cfg, &opts, &[&keys_tx, &backup_keys_tx]),
+                    Some(libc::SIGHUP) => {
+                        let reloaded =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                reload(&cfg, &opts, &[&keys_tx, &backup_keys_tx])
+                            }));
+                        if reloaded.is_err() {
+                            tracing::error!(
+                                "SIGHUP: the reload panicked; running on with the keys in use"
+                            );
+                        }
+                    }
                     // A planned shutdown: the takeover process releases our
                     // groups and tells the peer while keepalives still flow;
                     // the supervisor stops everything once it is done. A
@@ -660,10 +679,12 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     };
     // A panic in the loop is an error of the daemon, reported and shut
     // down like any other, not an abrupt exit of the process.
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         beat.run(&controls, &mut sink)
-    }))
-    .map_err(|_| DaemonError::Beat("the beat loop panicked".into()))?;
+    })) {
+        Ok(r) => r.map_err(|e| DaemonError::Beat(e.to_string())),
+        Err(_) => Err(DaemonError::Beat("the keepalive loop panicked".into())),
+    };
     stop.store(true, Ordering::SeqCst);
     if signal_thread.join().is_err() {
         tracing::error!("the signal thread panicked");
@@ -684,9 +705,20 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
         Err(_) => tracing::error!("the control thread panicked"),
         Ok(Ok(())) => {}
     }
-    result.map_err(|e| DaemonError::Beat(e.to_string()))?;
+    result?;
     tracing::info!("twinbeat stopped");
     Ok(())
+}
+
+/// Sets the stop flag when dropped by a panicking thread.
+struct StopOnPanic(Arc<AtomicBool>);
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 /// The prober thread, when ha.cf names ping nodes or ping groups.
