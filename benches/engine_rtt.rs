@@ -122,12 +122,19 @@ fn raw(f: &std::fs::File) {
 fn cpu_ticks(pid: u32) -> u64 {
     let mut total = 0;
     let mut pids = vec![pid];
-    if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
-        pids.extend(
-            children
-                .split_whitespace()
-                .filter_map(|p| p.parse::<u32>().ok()),
-        );
+    // A child is listed under the thread that forked it (the takeover
+    // process under the daemon's supervisor thread), so ask every thread.
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    for task in tasks.flatten() {
+        if let Ok(children) = std::fs::read_to_string(task.path().join("children")) {
+            pids.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
     }
     for p in pids {
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
