@@ -840,40 +840,84 @@ fn supervise_agent(
             }
         }
     }
-    if let Some(mut c) = child {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-        let _ = c.wait();
+    if let Some(c) = child {
+        terminate_within(c, RELEASE_LIMIT);
     }
 }
 
 /// SIGTERM to the takeover process (it releases our groups and tells the
 /// peer), wait for it within RELEASE_LIMIT, then stop the daemon.
 fn release_then_stop(child: Option<Child>, stop: &AtomicBool) {
-    if let Some(mut c) = child {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-        let started = std::time::Instant::now();
-        loop {
-            match c.try_wait() {
-                Ok(Some(status)) => {
-                    tracing::info!("takeover process finished the release ({status})");
-                    break;
-                }
-                Ok(None) if started.elapsed() < RELEASE_LIMIT => {
-                    std::thread::sleep(Duration::from_millis(10))
-                }
-                _ => {
-                    tracing::error!(
-                        "the takeover process did not finish releasing within {RELEASE_LIMIT:?}; \
-                         killing it: resources may still run here"
-                    );
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    break;
-                }
+    if let Some(c) = child {
+        terminate_within(c, RELEASE_LIMIT);
+    }
+    stop.store(true, Ordering::SeqCst);
+}
+
+/// SIGTERM to the takeover process, which releases our groups before it
+/// exits; killed if it has not exited within `limit`, so a hung stop
+/// script cannot keep the daemon from exiting (said loudly: resources
+/// may then still run here).
+fn terminate_within(mut c: Child, limit: Duration) {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+    let started = std::time::Instant::now();
+    loop {
+        match c.try_wait() {
+            Ok(Some(status)) => {
+                tracing::info!("takeover process finished the release ({status})");
+                return;
+            }
+            Ok(None) if started.elapsed() < limit => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                tracing::error!(
+                    "the takeover process did not finish releasing within {limit:?}; \
+                     killing it: resources may still run here"
+                );
+                let _ = c.kill();
+                let _ = c.wait();
+                return;
             }
         }
     }
-    stop.store(true, Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+    use std::time::Instant;
+
+    #[test]
+    fn a_takeover_process_that_ignores_sigterm_is_killed_at_the_limit() {
+        // Stands for a takeover process stuck in a stop script.
+        let child = Command::new("sh")
+            .args(["-c", "trap '' TERM; exec sleep 30"])
+            .spawn()
+            .expect("sh");
+        let pid = child.id() as i32;
+        // Let the shell install its trap before the signal comes.
+        std::thread::sleep(Duration::from_millis(200));
+        let started = Instant::now();
+        terminate_within(child, Duration::from_millis(300));
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(300),
+            "it waited the limit out"
+        );
+        assert!(
+            took < Duration::from_secs(20),
+            "it did not wait for the sleep"
+        );
+        // SAFETY: signal 0 only asks whether the pid exists (it was reaped).
+        assert_eq!(unsafe { libc::kill(pid, 0) }, -1, "killed and reaped");
+    }
+
+    #[test]
+    fn a_takeover_process_that_exits_on_sigterm_is_not_waited_for_longer() {
+        let child = Command::new("sleep").arg("30").spawn().expect("sleep");
+        let started = Instant::now();
+        terminate_within(child, Duration::from_secs(20));
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
 }
