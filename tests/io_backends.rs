@@ -60,21 +60,26 @@ struct Received {
     timers: usize,
 }
 
-/// One wait turn, recording everything and checking rx_time against the
-/// clock read when the turn ends.
-fn turn(backend: &mut AnyBackend, deadline: Nanos, into: &mut Received) {
-    backend
-        .wait(deadline, |c| match c {
+impl Received {
+    /// Records one completion.
+    fn record(&mut self, c: Completion<'_>) {
+        match c {
             Completion::Datagram {
                 link,
                 bytes,
                 rx_time,
-            } => into.datagrams.push((link, bytes.to_vec(), rx_time)),
-            Completion::SerialBytes { bytes, .. } => into.serial.extend_from_slice(bytes),
-            Completion::LinkError { link, error } => into.errors.push((link, error)),
-            Completion::Timer => into.timers += 1,
-        })
-        .unwrap();
+            } => self.datagrams.push((link, bytes.to_vec(), rx_time)),
+            Completion::SerialBytes { bytes, .. } => self.serial.extend_from_slice(bytes),
+            Completion::LinkError { link, error } => self.errors.push((link, error)),
+            Completion::Timer => self.timers += 1,
+        }
+    }
+}
+
+/// One wait turn, recording everything and checking rx_time against the
+/// clock read when the turn ends.
+fn turn(backend: &mut AnyBackend, deadline: Nanos, into: &mut Received) {
+    backend.wait(deadline, |c| into.record(c)).unwrap();
     let now = monotonic_ns();
     for (_, _, rx_time) in &into.datagrams {
         assert!(*rx_time <= now, "rx_time {rx_time} after now {now}");
@@ -83,18 +88,7 @@ fn turn(backend: &mut AnyBackend, deadline: Nanos, into: &mut Received) {
 
 /// One poll_ready, recording what it hands over.
 fn poll(backend: &mut AnyBackend, deadline: Nanos, into: &mut Received) {
-    backend
-        .poll_ready(deadline, |c| match c {
-            Completion::Datagram {
-                link,
-                bytes,
-                rx_time,
-            } => into.datagrams.push((link, bytes.to_vec(), rx_time)),
-            Completion::SerialBytes { bytes, .. } => into.serial.extend_from_slice(bytes),
-            Completion::LinkError { link, error } => into.errors.push((link, error)),
-            Completion::Timer => into.timers += 1,
-        })
-        .unwrap();
+    backend.poll_ready(deadline, |c| into.record(c)).unwrap();
 }
 
 /// Turns both backends until `done` holds or 5 s pass.
