@@ -739,15 +739,18 @@ fn a_lagging_link_that_is_up_is_heard_within_the_window_only() {
 }
 
 #[test]
-fn a_verdict_is_near_from_the_warning_to_the_verdict_or_the_peers_return() {
+fn a_verdict_is_due_from_the_warning_to_the_verdict_or_the_peers_return() {
     let mut h = Harness::new();
     h.run_for(20 * KEEPALIVE);
-    assert!(!h.det.verdict_near(), "an on-time peer");
+    assert!(h.det.verdict_due().is_none(), "an on-time peer");
     h.peer.sending = false;
     h.run_for(WARNTIME - 2 * TICK);
-    assert!(!h.det.verdict_near(), "silent, but not past warntime");
+    assert!(
+        h.det.verdict_due().is_none(),
+        "silent, but not past warntime"
+    );
     h.run_for(4 * TICK);
-    assert!(h.det.verdict_near(), "warned");
+    assert!(h.det.verdict_due().is_some(), "warned");
     let heard = h.det.peer(P).and_then(|p| p.last_heard).expect("heard");
     assert_eq!(
         h.det.verdict_due(),
@@ -758,16 +761,16 @@ fn a_verdict_is_near_from_the_warning_to_the_verdict_or_the_peers_return() {
     h.peer.sending = true;
     h.peer.next_send = h.now + TICK;
     h.run_for(2 * KEEPALIVE);
-    assert!(!h.det.verdict_near());
+    assert!(h.det.verdict_due().is_none());
     assert_eq!(h.count(is_dead), 0);
     // Silent again until declared dead: near until the verdict, then not.
     h.peer.sending = false;
     h.run_for(WARNTIME + 2 * TICK);
-    assert!(h.det.verdict_near());
+    assert!(h.det.verdict_due().is_some());
     h.run_for(DEADTIME);
     assert_eq!(h.count(is_dead), 1);
     assert!(
-        !h.det.verdict_near(),
+        h.det.verdict_due().is_none(),
         "a dead peer is no longer near a verdict"
     );
 }

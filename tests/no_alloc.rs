@@ -323,7 +323,13 @@ mod beat {
             self.sent += 1;
             Ok(())
         }
-        fn wait<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, mut on: F) -> io::Result<()> {
+        /// The fake never blocks: waiting is polling.
+        fn deliver<F: FnMut(Completion<'_>)>(
+            &mut self,
+            deadline: Nanos,
+            _block: bool,
+            mut on: F,
+        ) -> io::Result<()> {
             let mut q = self.inbox.borrow_mut();
             while q.len > 0 {
                 let slot = q.head;
@@ -340,14 +346,6 @@ mod beat {
                 on(Completion::Timer);
             }
             Ok(())
-        }
-        /// The fake never blocks: polling is waiting.
-        fn poll_ready<F: FnMut(Completion<'_>)>(
-            &mut self,
-            deadline: Nanos,
-            on: F,
-        ) -> io::Result<()> {
-            self.wait(deadline, on)
         }
     }
 }

@@ -422,12 +422,6 @@ impl Detector {
         self.events.pop()
     }
 
-    /// Whether a peer is late (warned at warntime) and not yet declared
-    /// dead: the verdict may come at the next deadline.
-    pub fn verdict_near(&self) -> bool {
-        self.verdict_due().is_some()
-    }
-
     /// When the earliest verdict falls due (real time, the clock of
     /// `now`) if a peer is late (warned) and not yet declared dead: the
     /// instant it is declared unless heard before, stalls of our own

@@ -97,13 +97,27 @@ pub trait Backend {
     fn link_count(&self) -> usize;
     /// Queues (io_uring) or performs (poll) one send on `link`.
     fn send(&mut self, link: usize, bytes: &[u8]) -> Result<(), SendError>;
-    /// Blocks until `deadline` (absolute, monotonic ns) or input, then
-    /// delivers everything ready. Errors are fatal to the backend only.
-    fn wait<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, on: F) -> io::Result<()>;
-    /// As [`Backend::wait`] without blocking: hands over what is ready now
-    /// (and [`Completion::Timer`] if `deadline` has passed), keeping the
-    /// timer armed for `deadline`.
-    fn poll_ready<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, on: F) -> io::Result<()>;
+    /// Delivers everything ready, with [`Completion::Timer`] once
+    /// `deadline` (absolute, monotonic ns) has passed, keeping the timer
+    /// armed for it; when `block`, first waits for input or the deadline.
+    /// Errors are fatal to the backend only. The loop calls it through
+    /// [`Backend::wait`] and [`Backend::poll_ready`].
+    fn deliver<F: FnMut(Completion<'_>)>(
+        &mut self,
+        deadline: Nanos,
+        block: bool,
+        on: F,
+    ) -> io::Result<()>;
+
+    /// Blocks until `deadline` or input, then delivers everything ready.
+    fn wait<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, on: F) -> io::Result<()> {
+        self.deliver(deadline, true, on)
+    }
+
+    /// As [`Backend::wait`] without blocking: hands over what is ready now.
+    fn poll_ready<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, on: F) -> io::Result<()> {
+        self.deliver(deadline, false, on)
+    }
 }
 
 /// Which backend to use (ha.cf / command line), `Auto` preferring io_uring.
@@ -153,17 +167,15 @@ impl Backend for AnyBackend {
         }
     }
     #[inline]
-    fn wait<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, on: F) -> io::Result<()> {
+    fn deliver<F: FnMut(Completion<'_>)>(
+        &mut self,
+        deadline: Nanos,
+        block: bool,
+        on: F,
+    ) -> io::Result<()> {
         match self {
-            AnyBackend::Uring(b) => b.wait(deadline, on),
-            AnyBackend::Poll(b) => b.wait(deadline, on),
-        }
-    }
-    #[inline]
-    fn poll_ready<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, on: F) -> io::Result<()> {
-        match self {
-            AnyBackend::Uring(b) => b.poll_ready(deadline, on),
-            AnyBackend::Poll(b) => b.poll_ready(deadline, on),
+            AnyBackend::Uring(b) => b.deliver(deadline, block, on),
+            AnyBackend::Poll(b) => b.deliver(deadline, block, on),
         }
     }
 }

@@ -765,18 +765,7 @@ impl Backend for UringBackend {
         self.push(entry).map_err(SendError::Submit)
     }
 
-    fn wait<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, on: F) -> io::Result<()> {
-        self.wait_inner(deadline, true, on)
-    }
-
-    fn poll_ready<F: FnMut(Completion<'_>)>(&mut self, deadline: Nanos, on: F) -> io::Result<()> {
-        self.wait_inner(deadline, false, on)
-    }
-}
-
-impl UringBackend {
-    /// [`Backend::wait`] when `block`, [`Backend::poll_ready`] otherwise.
-    fn wait_inner<F: FnMut(Completion<'_>)>(
+    fn deliver<F: FnMut(Completion<'_>)>(
         &mut self,
         deadline: Nanos,
         block: bool,
