@@ -393,8 +393,7 @@ impl Observer {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
         };
-        // u64s: aligned for the cmsghdr the kernel writes into it.
-        let mut control = [0u64; 16];
+        let mut control = [0u8; twinbeat::engine::io::CONTROL_LEN];
         // SAFETY: all-zero is a valid msghdr; the pointers set below
         // outlive the call.
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -407,19 +406,8 @@ impl Observer {
         if n <= 0 {
             return None;
         }
-        let mut at = None;
-        // SAFETY: the CMSG macros walk the control buffer the kernel
-        // filled, within msg_controllen.
-        unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&msg);
-            while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
-                    let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                    at = Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
-                }
-                c = libc::CMSG_NXTHDR(&msg, c);
-            }
-        }
+        let control = control.get(..msg.msg_controllen as usize).unwrap_or(&[]);
+        let at = twinbeat::engine::io::realtime_stamp(control).and_then(|t| u64::try_from(t).ok());
         Some((n as usize, at.unwrap_or_else(realtime_ns)))
     }
 

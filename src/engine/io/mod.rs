@@ -480,14 +480,14 @@ impl RxClock {
 
 /// Room for one `SCM_TIMESTAMPNS` control message (CMSG_SPACE(16) = 32),
 /// with slack for one more the kernel might add.
-pub(crate) const CONTROL_LEN: usize = 64;
+pub const CONTROL_LEN: usize = 64;
 
 const CMSG_HEADER: usize = std::mem::size_of::<libc::cmsghdr>();
 const CMSG_ALIGN: usize = std::mem::size_of::<usize>();
 
 /// Finds the `SCM_TIMESTAMPNS` stamp (CLOCK_REALTIME ns) in raw control
 /// data, checking every length before reading.
-pub(crate) fn realtime_stamp(control: &[u8]) -> Option<i128> {
+pub fn realtime_stamp(control: &[u8]) -> Option<i128> {
     let mut offset = 0usize;
     while let Some(header) = control.get(offset..offset.checked_add(CMSG_HEADER)?) {
         // SAFETY: `header` holds exactly one cmsghdr's bytes; read unaligned.
