@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use super::Config;
 use super::duration::format_duration;
-use super::hacf::{BackupCore, LinkSpec, Setting};
+use super::hacf::{BackupCore, CpuLatency, LinkSpec, Setting};
 
 const DEFAULT_MARK: &str = "  # default";
 
@@ -113,6 +113,24 @@ fn render_into(config: &Config, out: &mut String) -> std::fmt::Result {
         h.realtime_priority.value,
         mark(&h.realtime_priority)
     )?;
+    let cpu_latency = match h.cpu_latency.value {
+        CpuLatency::Auto => "auto".to_string(),
+        CpuLatency::Off => "off".to_string(),
+        CpuLatency::Bound(d) => format_duration(d),
+    };
+    writeln!(out, "cpu_latency {cpu_latency}{}", mark(&h.cpu_latency))?;
+    match h
+        .cpu_latency
+        .value
+        .requested(h.deadtime.value, h.realtime.value)
+    {
+        Some(d) => writeln!(
+            out,
+            "# cpu_latency: the daemon asks for CPU wake-ups within {} µs while it runs",
+            d.as_micros()
+        )?,
+        None => writeln!(out, "# cpu_latency: the daemon makes no request")?,
+    }
     writeln!(
         out,
         "builtin_ipaddr {}{}",

@@ -24,6 +24,11 @@
 //!   first core that is not the beat thread's; see `engine::backup`).
 //! - `realtime_priority N`: SCHED_FIFO priority of the beat thread, 1..99
 //!   (default 50). Heartbeat's `rtprio N` sets the same value.
+//! - `cpu_latency auto|off|TIME`: the CPU wake-up latency the daemon asks
+//!   of the kernel while it runs (PM QoS, `/dev/cpu_dma_latency`; `0` =
+//!   idle CPUs poll rather than halt). `auto` (default): 0 when `realtime`
+//!   is on and `deadtime` is at most 10 ms, otherwise no request. See
+//!   `engine::cpu_latency` for what it buys and costs.
 //! - `builtin_ipaddr on|off` (default on): `IPaddr`, `IPaddr2` and bare IPs
 //!   in haresources use the built-in netlink implementation; `off` runs the
 //!   scripts found in resource.d like any other resource (e.g. Debian's
@@ -99,6 +104,34 @@ impl<T> std::ops::Deref for Setting<T> {
 pub enum BackupCore {
     Core(usize),
     Off,
+}
+
+/// The CPU wake-up latency to request (`cpu_latency`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuLatency {
+    /// 0 where failover is fast enough for µs to matter, else nothing.
+    Auto,
+    Off,
+    Bound(Duration),
+}
+
+/// `cpu_latency auto` requests 0 at this deadtime and below.
+pub const CPU_LATENCY_AUTO_DEADTIME: Duration = Duration::from_millis(10);
+
+/// The largest bound the kernel takes (an s32 of µs).
+const CPU_LATENCY_MAX: Duration = Duration::from_micros(i32::MAX as u64);
+
+impl CpuLatency {
+    /// The bound to hold, if any, for a node with these settings.
+    pub fn requested(self, deadtime: Duration, realtime: bool) -> Option<Duration> {
+        match self {
+            CpuLatency::Auto => {
+                (realtime && deadtime <= CPU_LATENCY_AUTO_DEADTIME).then_some(Duration::ZERO)
+            }
+            CpuLatency::Off => None,
+            CpuLatency::Bound(bound) => Some(bound),
+        }
+    }
 }
 
 /// Whether resource groups go back to their home node when it returns.
@@ -231,6 +264,7 @@ pub struct HaCf {
     /// `None` = the first core that is not the beat thread's.
     pub beat_backup_core: Option<Setting<BackupCore>>,
     pub realtime_priority: Setting<u8>,
+    pub cpu_latency: Setting<CpuLatency>,
     /// `IPaddr`/`IPaddr2` handled in-process (netlink) rather than by the
     /// resource.d scripts.
     pub builtin_ipaddr: Setting<bool>,
@@ -299,6 +333,7 @@ impl Default for HaCf {
             beat_core: None,
             beat_backup_core: None,
             realtime_priority: Setting::default_value(DEFAULT_REALTIME_PRIORITY),
+            cpu_latency: Setting::default_value(CpuLatency::Auto),
             builtin_ipaddr: Setting::default_value(true),
             takeover: super::knobs::TakeoverKnobs::default(),
         }
@@ -782,6 +817,30 @@ impl Parser<'_> {
                 (_, Some(false)) => self.cfg.beat_backup_core = Some(Setting { value: BackupCore::Off, line: Some(line_no) }),
                 _ => self.error(line_no, format!("beat_backup_core `{}` is not a core number (0, 1, ...) or off", shown(value))),
             },
+            "cpu_latency" => {
+                // A number is a time (`0` = 0 µs), so `off` is spelled out.
+                let parsed = match value.to_ascii_lowercase().as_str() {
+                    "auto" => Ok(CpuLatency::Auto),
+                    "off" | "no" | "false" => Ok(CpuLatency::Off),
+                    _ => match parse_duration(value) {
+                        Ok(d) if d <= CPU_LATENCY_MAX => Ok(CpuLatency::Bound(d)),
+                        Ok(_) => Err(format!(
+                            "cpu_latency `{}` is beyond the kernel's limit ({} µs)",
+                            shown(value),
+                            CPU_LATENCY_MAX.as_micros()
+                        )),
+                        Err(e) => Err(format!("cpu_latency `{}`: {e}; use auto, off or a time such as 0 or 20us", shown(value))),
+                    },
+                };
+                match parsed {
+                    Ok(v) => {
+                        let previous = self.cfg.cpu_latency.line;
+                        self.note_repeat(line_no, "cpu_latency", previous);
+                        self.cfg.cpu_latency = Setting { value: v, line: Some(line_no) };
+                    }
+                    Err(message) => self.error(line_no, message),
+                }
+            }
             // `rtprio` is Heartbeat's name for the same thing: its range is
             // SCHED_FIFO's, 1..99 on Linux.
             "realtime_priority" | "rtprio" => match value.parse::<u8>() {
@@ -1464,6 +1523,7 @@ fn is_known(directive: &str) -> bool {
         "beat_backup_core",
         "realtime_priority",
         "rtprio",
+        "cpu_latency",
         "builtin_ipaddr",
     ];
     ACTED_ON.contains(&directive)

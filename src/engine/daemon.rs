@@ -329,6 +329,41 @@ fn tune_beat_thread(cfg: &Config) {
     }
 }
 
+/// Asks the kernel for quick CPU wake-ups as `cpu_latency` says; a
+/// refusal is said, not fatal (wake-ups from idle are then slower).
+fn hold_cpu_latency(cfg: &Config) -> Option<crate::engine::cpu_latency::CpuLatencyRequest> {
+    use crate::engine::cpu_latency::{CpuLatencyRequest, DEVICE};
+    let h = &cfg.hacf;
+    let bound = h
+        .cpu_latency
+        .value
+        .requested(h.deadtime.value, h.realtime.value)?;
+    match CpuLatencyRequest::hold(bound) {
+        Ok(held) => {
+            tracing::info!(
+                bound_us = bound.as_micros() as u64,
+                "cpu_latency: CPU wake-ups held within {} µs ({DEVICE}) while the daemon runs{}",
+                bound.as_micros(),
+                if bound.is_zero() {
+                    ": idle CPUs poll instead of halting"
+                } else {
+                    ""
+                }
+            );
+            Some(held)
+        }
+        Err(e) => {
+            tracing::warn!(
+                "cpu_latency: could not ask for CPU wake-ups within {} µs ({DEVICE}: {e}); \
+                 a CPU woken from idle may take tens of µs more (set `cpu_latency off` to \
+                 silence this)",
+                bound.as_micros()
+            );
+            None
+        }
+    }
+}
+
 /// The backup sender's core and its duplicates of the links, or why it
 /// does not run.
 fn backup_plan(
@@ -456,6 +491,10 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
     // Bound before anything else starts, so a second daemon on this run dir
     // fails early with the first one's pid.
     let control = ControlServer::bind(&run_dir).map_err(|e| DaemonError::Control(e.to_string()))?;
+    // Held until the daemon exits (the kernel drops it with the process,
+    // however it ends); before the takeover process starts, so its
+    // wake-ups are quick from the first verdict on.
+    let _cpu_latency = hold_cpu_latency(&cfg);
 
     let mut store = GenerationStore::open(&state_dir)?;
     let generation = store.take_next()?;

@@ -6,6 +6,7 @@
 
 pub mod backup;
 pub mod beat;
+pub mod cpu_latency;
 pub mod daemon;
 pub mod events;
 pub mod io;
