@@ -101,6 +101,28 @@ pub struct EngineArgs {
     /// Pin to this core (default: not pinned).
     #[arg(long, value_name = "N")]
     core: Option<usize>,
+    /// Hold a CPU wake-up latency request of US µs while measuring (PM QoS,
+    /// /dev/cpu_dma_latency; 0 = idle CPUs poll instead of halting), as the
+    /// daemon does with ha.cf's `cpu_latency`: measure with the setting the
+    /// daemon will run with (default: no request).
+    #[arg(long, value_name = "US")]
+    cpu_latency: Option<u32>,
+}
+
+impl EngineArgs {
+    /// The request, held until the returned value is dropped.
+    fn hold_cpu_latency(
+        &self,
+    ) -> anyhow::Result<Option<twinbeat::engine::cpu_latency::CpuLatencyRequest>> {
+        use twinbeat::engine::cpu_latency::{CpuLatencyRequest, DEVICE};
+        let Some(us) = self.cpu_latency else {
+            return Ok(None);
+        };
+        let held = CpuLatencyRequest::hold(std::time::Duration::from_micros(u64::from(us)))
+            .map_err(|e| anyhow::anyhow!("--cpu-latency {us}: {DEVICE}: {e}"))?;
+        eprintln!("twinbeat latency: CPU wake-ups held within {us} µs ({DEVICE}) while measuring");
+        Ok(Some(held))
+    }
 }
 
 impl MediumArgs {
@@ -140,6 +162,7 @@ pub fn run(command: LatencyCommand) -> anyhow::Result<ExitCode> {
             once,
             idle,
         } => {
+            let _cpu_latency = engine.hold_cpu_latency()?;
             let o = ReflectOptions {
                 medium: medium.medium()?,
                 io: backend(&engine.io),
@@ -163,6 +186,7 @@ pub fn run(command: LatencyCommand) -> anyhow::Result<ExitCode> {
             percentiles,
             grace,
         } => {
+            let _cpu_latency = engine.hold_cpu_latency()?;
             let probes = match count {
                 Some(n) => n,
                 None => latency::probes_for(rate, duration.unwrap_or(10.0))?,

@@ -344,3 +344,34 @@ fn latency_daemon_shows_a_live_pairs_links() {
         assert!(count > 0, "{row}");
     }
 }
+
+#[test]
+fn cpu_latency_is_held_while_measuring_or_refused_by_name() {
+    use std::io::{BufRead, BufReader};
+    let addr = free_udp();
+    let mut child = Command::new(EXE)
+        .args(["latency", "reflect", "--udp", &addr.to_string()])
+        .args(["--cpu-latency", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its first line says whether the request is held (or why not).
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root && Path::new("/dev/cpu_dma_latency").exists() {
+        assert!(first.contains("CPU wake-ups held within 0 µs"), "{first}");
+    } else {
+        assert!(
+            first.contains("--cpu-latency 0: /dev/cpu_dma_latency"),
+            "{first}"
+        );
+    }
+}
