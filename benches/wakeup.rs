@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use twinbeat::engine::cpu_latency::CpuLatencyRequest;
 use twinbeat::engine::realtime::{pin_current_thread, promote_current_thread};
-use twinbeat::time::monotonic_ns;
+use twinbeat::time::{monotonic_ns, sleep_until};
 
 const ROUNDS: usize = 3000;
 
@@ -73,19 +73,7 @@ fn timer_lateness() -> Vec<u64> {
         (0..ROUNDS)
             .map(|_| {
                 let target = monotonic_ns() + 100_000;
-                let ts = libc::timespec {
-                    tv_sec: (target / 1_000_000_000) as libc::time_t,
-                    tv_nsec: (target % 1_000_000_000) as libc::c_long,
-                };
-                // SAFETY: a valid timespec; no remaining-time output.
-                unsafe {
-                    libc::clock_nanosleep(
-                        libc::CLOCK_MONOTONIC,
-                        libc::TIMER_ABSTIME,
-                        &ts,
-                        std::ptr::null_mut(),
-                    )
-                };
+                sleep_until(target);
                 monotonic_ns().saturating_sub(target)
             })
             .collect()

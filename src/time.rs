@@ -23,6 +23,24 @@ pub fn monotonic_ns() -> Nanos {
     ts.tv_sec as u64 * NANOS_PER_SEC + ts.tv_nsec as u64
 }
 
+/// Sleeps until the absolute monotonic time `t` (at once if past).
+pub fn sleep_until(t: Nanos) {
+    let ts = libc::timespec {
+        tv_sec: (t / NANOS_PER_SEC) as libc::time_t,
+        tv_nsec: (t % NANOS_PER_SEC) as libc::c_long,
+    };
+    // SAFETY: a valid timespec; the remainder pointer may be null with
+    // TIMER_ABSTIME. An EINTR just ends the sleep early: the caller looks again.
+    unsafe {
+        libc::clock_nanosleep(
+            libc::CLOCK_MONOTONIC,
+            libc::TIMER_ABSTIME,
+            &ts,
+            std::ptr::null_mut(),
+        )
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

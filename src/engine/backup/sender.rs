@@ -19,7 +19,7 @@ use socket2::{SockAddr, Socket};
 use super::policy::{Cover, Report};
 use super::shared::BeatShared;
 use crate::engine::links::{Medium, OpenLink};
-use crate::time::{Nanos, monotonic_ns};
+use crate::time::{Nanos, monotonic_ns, sleep_until};
 use crate::wire::frame::MAX_FRAME_LEN;
 use crate::wire::serial::max_framed_len;
 use crate::wire::{Header, KeyRing, MessageType, echo, encode};
@@ -232,22 +232,4 @@ impl BackupSender {
             }
         }
     }
-}
-
-/// Sleeps until the absolute monotonic time `t` (at once if past).
-fn sleep_until(t: Nanos) {
-    let ts = libc::timespec {
-        tv_sec: (t / crate::time::NANOS_PER_SEC) as libc::time_t,
-        tv_nsec: (t % crate::time::NANOS_PER_SEC) as libc::c_long,
-    };
-    // SAFETY: a valid timespec; the remainder pointer may be null with
-    // TIMER_ABSTIME. An EINTR just ends the sleep early: the loop looks again.
-    unsafe {
-        libc::clock_nanosleep(
-            libc::CLOCK_MONOTONIC,
-            libc::TIMER_ABSTIME,
-            &ts,
-            std::ptr::null_mut(),
-        )
-    };
 }
