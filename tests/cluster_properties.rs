@@ -3,13 +3,15 @@
 //! - outside a partition (and without loss), no group has two owners for
 //!   longer than one message round (plus the runner's stop);
 //! - once things settle, every group runs on exactly one node, and never
-//!   on a node that reaches fewer ping nodes than its peer.
+//!   on a node that reaches fewer ping nodes than its peer;
+//! - at every moment, `verdict_would_start` says whether a peer-dead
+//!   verdict would start a group (asked of a copy of the node).
 
 mod cluster_common;
 
 use cluster_common::{MS, Pair, groups};
 use proptest::prelude::*;
-use twinbeat::cluster::Scope;
+use twinbeat::cluster::{Action, Cluster, PeerEvent, Scope};
 use twinbeat::config::AutoFailback;
 use twinbeat::time::Nanos;
 
@@ -65,8 +67,29 @@ struct Monitor {
     bound: Nanos,
 }
 
+/// What a peer-dead verdict would do to a copy of `c`: does it start a
+/// group?
+fn verdict_starts_a_group(c: &Cluster, now: Nanos) -> bool {
+    let mut what_if = c.clone();
+    while what_if.poll_action().is_some() {}
+    what_if.peer_event(now, PeerEvent::Dead);
+    std::iter::from_fn(|| what_if.poll_action()).any(|a| matches!(a, Action::StartGroup(_)))
+}
+
 impl Monitor {
     fn check(&mut self, p: &Pair) -> Result<(), TestCaseError> {
+        for i in 0..2 {
+            if p.is_up(i) {
+                let c = p.cl(i);
+                prop_assert_eq!(
+                    c.verdict_would_start(),
+                    verdict_starts_a_group(c, p.now),
+                    "node {} at {} µs: verdict_would_start disagrees with the rules",
+                    i,
+                    p.now / 1000
+                );
+            }
+        }
         let clean = !p.cut[0] && !p.cut[1] && p.loss_permille == 0;
         match (clean, self.clean_since) {
             (true, None) => self.clean_since = Some(p.now),

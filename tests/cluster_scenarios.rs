@@ -621,3 +621,42 @@ fn a_group_stuck_on_an_unclean_peer_is_not_taken_when_that_peer_dies() {
     p.run_for(20 * MS);
     assert!(p.nodes[1].claimed.contains(0));
 }
+
+/// What a peer-dead verdict would do to a copy of node `i`.
+fn verdict_starts(p: &Pair, i: usize) -> bool {
+    let mut what_if = p.cl(i).clone();
+    while what_if.poll_action().is_some() {}
+    what_if.peer_event(p.now, PeerEvent::Dead);
+    std::iter::from_fn(|| what_if.poll_action()).any(|a| matches!(a, Action::StartGroup(_)))
+}
+
+#[test]
+fn a_verdict_would_start_something_only_on_a_node_missing_a_group_it_may_take() {
+    let mut p = Pair::new(groups(N), AutoFailback::Off, 31);
+    p.nodes[0].fail_stop.insert(0);
+    p.boot(0);
+    p.boot(1);
+    p.run_for(100 * MS);
+    let says = |p: &Pair| [0, 1].map(|i| (p.cl(i).verdict_would_start(), verdict_starts(p, i)));
+    // Each holds its home groups: either would take the other's.
+    assert_eq!(says(&p), [(true, true), (true, true)]);
+    // bravo hands everything to alpha: alpha holds every group and has
+    // nothing to take; bravo has.
+    p.with(1, |c, t| c.standby(t, Scope::All)).expect("standby");
+    p.run_for(100 * MS);
+    assert!(all_on(&p, 0));
+    assert_eq!(says(&p), [(false, false), (true, true)]);
+    // alpha's stop of group 0 fails while it hands everything back: alpha
+    // is unclean (claims nothing), bravo would not take what may still
+    // run on the unclean alpha (group 0), and holds the rest.
+    p.with(0, |c, t| c.standby(t, Scope::All)).expect("standby");
+    p.run_for(100 * MS);
+    assert!(p.cl(0).is_unclean());
+    assert_eq!(p.holders(0), [0]);
+    assert_eq!(says(&p), [(false, false), (false, false)]);
+    // A node leaving takes nothing, whatever it misses.
+    p.with(1, |c, t| c.shutdown(t));
+    p.run_for(100 * MS);
+    assert!(!p.cl(1).verdict_would_start());
+    assert!(!verdict_starts(&p, 1));
+}

@@ -146,7 +146,7 @@ enum Local {
     StopFailed,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct PeerTrack {
     life: Life,
     generation: Option<u32>,
@@ -162,8 +162,9 @@ struct PeerTrack {
     mismatch_reported: bool,
 }
 
-/// The state machine. See the module documentation for the rules.
-#[derive(Debug)]
+/// The state machine. See the module documentation for the rules. `Clone`
+/// lets a caller ask "what if" of a copy without touching the original.
+#[derive(Debug, Clone)]
 pub struct Cluster {
     cfg: ClusterConfig,
     hash: u64,
@@ -639,6 +640,17 @@ impl Cluster {
         }
     }
 
+    /// Whether declaring the peer dead now would start a group here: the
+    /// rules of `take` for a dead peer. When it would not (we hold every
+    /// group, or are unclean, or leaving), a near verdict is not worth
+    /// waiting for in earnest: the engine polls for it only when it would.
+    pub fn verdict_would_start(&self) -> bool {
+        !self.unclean
+            && matches!(self.phase, Phase::Running | Phase::Waiting { .. })
+            && (0..self.local.len())
+                .any(|i| self.startable(i) && !self.peer_unclean_held.contains(i))
+    }
+
     pub fn is_unclean(&self) -> bool {
         self.unclean
     }
@@ -810,12 +822,17 @@ impl Cluster {
         }
     }
 
+    /// Stopped here and not failed: a group `take` may start.
+    fn startable(&self, group: usize) -> bool {
+        self.local.get(group) == Some(&Local::Stopped) && !self.failed.contains(group)
+    }
+
     fn take(&mut self, now: Nanos) {
         if self.unclean {
             return;
         }
         for i in 0..self.local.len() {
-            if self.local.get(i) != Some(&Local::Stopped) || self.failed.contains(i) {
+            if !self.startable(i) {
                 continue;
             }
             if self.peer_unclean_held.contains(i) {

@@ -36,7 +36,7 @@ pub(crate) fn epoch_later(a: u8, b: u8) -> bool {
     ahead != 0 && ahead < 128
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Outbox {
     queue: VecDeque<(Kind, GroupMask)>,
     in_flight: Option<(Message, Nanos)>,
