@@ -43,6 +43,7 @@ fn outbox_messages_reach_the_peer_once_and_state_rides_in_keepalives() {
             own: true,
             peer: false,
         },
+        verdict_acts: true,
     })
     .unwrap();
     assert!(outbox.push(&state));

@@ -10,6 +10,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+mod fake_beat;
+
 use twinbeat::config::authkeys::{AuthKeys, AuthMethod};
 use twinbeat::detector::{
     Arrival, Detector, DetectorConfig, Event, LinkId, PeerId, PeerStatus, Rejected,
@@ -262,94 +264,6 @@ fn detector_hot_path_does_not_allocate() {
     assert_eq!(det.events_dropped(), 0);
 }
 
-// ---------------------------------------------------------------- beat loop
-
-mod beat {
-    use std::cell::RefCell;
-    use std::io;
-    use std::rc::Rc;
-
-    use twinbeat::engine::io::{Backend, Completion, IoStats, SendError};
-    use twinbeat::time::{Nanos, monotonic_ns};
-
-    /// A fixed-size datagram queue: the fake network allocates nothing.
-    pub struct Queue {
-        frames: [[u8; 64]; 64],
-        lens: [usize; 64],
-        head: usize,
-        len: usize,
-    }
-
-    impl Queue {
-        pub fn new() -> Rc<RefCell<Queue>> {
-            Rc::new(RefCell::new(Queue {
-                frames: [[0; 64]; 64],
-                lens: [0; 64],
-                head: 0,
-                len: 0,
-            }))
-        }
-    }
-
-    /// One end of an in-memory link between two beat loops.
-    pub struct FakeBackend {
-        pub inbox: Rc<RefCell<Queue>>,
-        pub outbox: Rc<RefCell<Queue>>,
-        pub sent: u64,
-    }
-
-    impl Backend for FakeBackend {
-        fn name(&self) -> &'static str {
-            "fake"
-        }
-        fn describe(&self) -> String {
-            "in-memory".into()
-        }
-        fn stats(&self) -> IoStats {
-            IoStats::default()
-        }
-        fn link_count(&self) -> usize {
-            1
-        }
-        fn send(&mut self, _link: usize, bytes: &[u8]) -> Result<(), SendError> {
-            let mut q = self.outbox.borrow_mut();
-            if q.len == 64 || bytes.len() > 64 {
-                return Err(SendError::SlotsExhausted(64));
-            }
-            let slot = (q.head + q.len) % 64;
-            q.frames[slot][..bytes.len()].copy_from_slice(bytes);
-            q.lens[slot] = bytes.len();
-            q.len += 1;
-            self.sent += 1;
-            Ok(())
-        }
-        /// The fake never blocks: waiting is polling.
-        fn deliver<F: FnMut(Completion<'_>)>(
-            &mut self,
-            deadline: Nanos,
-            _block: bool,
-            mut on: F,
-        ) -> io::Result<()> {
-            let mut q = self.inbox.borrow_mut();
-            while q.len > 0 {
-                let slot = q.head;
-                let (frame, len) = (q.frames[slot], q.lens[slot]);
-                q.head = (q.head + 1) % 64;
-                q.len -= 1;
-                on(Completion::Datagram {
-                    link: 0,
-                    bytes: &frame[..len],
-                    rx_time: monotonic_ns(),
-                });
-            }
-            if monotonic_ns() >= deadline {
-                on(Completion::Timer);
-            }
-            Ok(())
-        }
-    }
-}
-
 struct CountingSink(u64);
 
 impl twinbeat::engine::beat::EventSink for CountingSink {
@@ -361,43 +275,13 @@ impl twinbeat::engine::beat::EventSink for CountingSink {
 #[test]
 fn beat_loop_turns_do_not_allocate() {
     use std::time::{Duration, Instant};
-    use twinbeat::demo::{PairParams, write_configs};
-    use twinbeat::engine::beat::{BeatLoop, LoopInfo};
-    use twinbeat::engine::plan::BeatPlan;
-    use twinbeat::time::monotonic_ns;
+    use twinbeat::demo::PairParams;
+    use twinbeat::engine::beat::BeatLoop;
 
     let dir = tempfile::tempdir().unwrap();
-    let nodes = write_configs(dir.path(), [None, None], &PairParams::default()).unwrap();
-    let (a_to_b, b_to_a) = (beat::Queue::new(), beat::Queue::new());
-    let mut loops: Vec<_> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let cfg = twinbeat::config::load_dir(&n.config_dir, n.name).unwrap();
-            let plan = BeatPlan::new(&cfg, &Default::default()).unwrap();
-            let (inbox, outbox) = if i == 0 {
-                (b_to_a.clone(), a_to_b.clone())
-            } else {
-                (a_to_b.clone(), b_to_a.clone())
-            };
-            let backend = beat::FakeBackend {
-                inbox,
-                outbox,
-                sent: 0,
-            };
-            let info = LoopInfo {
-                link_labels: vec!["fake".into()],
-                link_lines: vec![0],
-                io_fallback_reason: None,
-                pid: 0,
-                backup_core: Err("none in this test".into()),
-            };
-            let keys = KeyRing::new(&cfg.auth).unwrap();
-            BeatLoop::new(&plan, backend, keys, 1, &[None], info, monotonic_ns()).unwrap()
-        })
-        .collect();
+    let (_nodes, mut loops) = fake_beat::pair(dir.path(), &PairParams::default());
     let mut sink = CountingSink(0);
-    let heard = |l: &BeatLoop<beat::FakeBackend>| {
+    let heard = |l: &BeatLoop<fake_beat::FakeBackend>| {
         l.detector()
             .link(PeerId(0), LinkId(0))
             .map_or(0, |s| s.frames_received)
@@ -405,7 +289,7 @@ fn beat_loop_turns_do_not_allocate() {
     // Turns until every loop has heard `want` more frames: counted, not
     // timed, so a loaded machine only makes it slower. The cap is a hang
     // guard, far beyond any scheduling delay.
-    let mut run_until = |loops: &mut Vec<BeatLoop<beat::FakeBackend>>, want: u64| {
+    let mut run_until = |loops: &mut Vec<BeatLoop<fake_beat::FakeBackend>>, want: u64| {
         let start = Instant::now();
         // A fixed array: this runs inside the allocation count.
         let base = [heard(&loops[0]), heard(&loops[1])];

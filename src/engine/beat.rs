@@ -109,6 +109,10 @@ struct Core {
     shared: Arc<BeatShared>,
     status: NodeStatus,
     hold: HoldState,
+    /// A peer-dead verdict would start a group here (the takeover process
+    /// says; until it does, assume so): only then is the last stretch
+    /// before a verdict polled through.
+    verdict_acts: bool,
     next_send: Nanos,
     started: Nanos,
     late_sends: u64,
@@ -221,6 +225,7 @@ impl<B: Backend> BeatLoop<B> {
                 shared: Arc::new(BeatShared::new(generation)),
                 status: NodeStatus::Init,
                 hold: HoldState::default(),
+                verdict_acts: true,
                 next_send: now,
                 started: now,
                 late_sends: 0,
@@ -279,7 +284,11 @@ impl<B: Backend> BeatLoop<B> {
         let now = monotonic_ns();
         let deadline = self.core.next_deadline().min(now + MAX_SLEEP);
         let core = &mut self.core;
-        let wait = wait_plan(now, deadline, core.detector.verdict_due());
+        let verdict_due = core
+            .verdict_acts
+            .then(|| core.detector.verdict_due())
+            .flatten();
+        let wait = wait_plan(now, deadline, verdict_due);
         if let Wait::Poll(deadline) = wait {
             // The peer is late: poll to the deadline rather than sleep,
             // so the verdict is reached on time and not when a timer
@@ -521,6 +530,8 @@ impl Core {
                 // it retransmits what matters; keep reading.
                 Ok(Next::Restarted { .. }) => {
                     self.takeover_restarted = true;
+                    // Until the new process says otherwise.
+                    self.verdict_acts = true;
                     continue;
                 }
                 Ok(Next::Missed(_)) => continue,
@@ -537,9 +548,14 @@ impl Core {
                         self.send_frames(backend, t, payload, now);
                     }
                 }
-                Some(Outgoing::State { status, hold }) => {
+                Some(Outgoing::State {
+                    status,
+                    hold,
+                    verdict_acts,
+                }) => {
                     self.status = status;
                     self.hold = hold;
+                    self.verdict_acts = verdict_acts;
                     self.state_from_takeover = true;
                 }
                 None => {}

@@ -1,6 +1,8 @@
 //! The way back: what the takeover process asks the beat thread to put on
 //! the wire — resource-protocol messages, and this node's status and hold
-//! state that ride in every keepalive.
+//! state that ride in every keepalive — and whether a peer-dead verdict
+//! would start anything here (the beat thread polls for a near verdict
+//! only then).
 //!
 //! A second SPSC ring, `RUN_DIR/outbox.ring`, with the takeover process as
 //! producer and the beat thread as consumer. The daemon creates the file
@@ -21,6 +23,9 @@ pub const OUTBOX_CAPACITY: u64 = 256;
 
 const KIND_MESSAGE: u8 = 1;
 const KIND_STATE: u8 = 2;
+/// In a state record's flags: a peer-dead verdict would start nothing here.
+/// Set, rather than its opposite, so a zero byte keeps the safe default.
+const FLAG_VERDICT_IDLE: u8 = 1;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -30,7 +35,8 @@ pub struct OutboxRecord {
     pub status: u8,
     pub hold: u8,
     pub len: u16,
-    pub _pad: [u8; 2],
+    pub flags: u8,
+    pub _pad: u8,
     pub payload: [u8; MESSAGE_CAPACITY],
 }
 
@@ -43,8 +49,13 @@ unsafe impl Pod for OutboxRecord {}
 pub enum Outgoing<'a> {
     /// Send a frame of type `msg_type` (2..=15) with `payload` on every link.
     Message { msg_type: u8, payload: &'a [u8] },
-    /// Announce this status and hold state from now on.
-    State { status: NodeStatus, hold: HoldState },
+    /// Announce this status and hold state from now on; `verdict_acts`:
+    /// a peer-dead verdict would start a group here.
+    State {
+        status: NodeStatus,
+        hold: HoldState,
+        verdict_acts: bool,
+    },
 }
 
 fn status_code(s: NodeStatus) -> u8 {
@@ -76,7 +87,8 @@ impl OutboxRecord {
             status: 0,
             hold: 0,
             len: 0,
-            _pad: [0; 2],
+            flags: 0,
+            _pad: 0,
             payload: [0; MESSAGE_CAPACITY],
         };
         match out {
@@ -91,10 +103,17 @@ impl OutboxRecord {
                 rec.msg_type = msg_type;
                 rec.len = payload.len() as u16;
             }
-            Outgoing::State { status, hold } => {
+            Outgoing::State {
+                status,
+                hold,
+                verdict_acts,
+            } => {
                 rec.kind = KIND_STATE;
                 rec.status = status_code(status);
                 rec.hold = u8::from(hold.own) << 1 | u8::from(hold.peer);
+                if !verdict_acts {
+                    rec.flags |= FLAG_VERDICT_IDLE;
+                }
             }
         }
         Some(rec)
@@ -113,6 +132,7 @@ impl OutboxRecord {
                     own: self.hold & 2 != 0,
                     peer: self.hold & 1 != 0,
                 },
+                verdict_acts: self.flags & FLAG_VERDICT_IDLE == 0,
             }),
             _ => None,
         }
@@ -155,8 +175,22 @@ mod tests {
                 own: true,
                 peer: false,
             },
+            verdict_acts: true,
         };
         assert_eq!(OutboxRecord::new(s).unwrap().decode(), Some(s));
+        let idle = Outgoing::State {
+            status: NodeStatus::Active,
+            hold: HoldState {
+                own: true,
+                peer: false,
+            },
+            verdict_acts: false,
+        };
+        assert_eq!(OutboxRecord::new(idle).unwrap().decode(), Some(idle));
+        // A record without the flag (zeroed) asks for the polling default.
+        let mut zeroed = OutboxRecord::new(idle).unwrap();
+        zeroed.flags = 0;
+        assert_eq!(zeroed.decode(), Some(s));
         assert!(
             OutboxRecord::new(Outgoing::Message {
                 msg_type: 1,

@@ -49,7 +49,7 @@ pub struct Manager {
     /// Group actions refused because the group was busy; retried after the
     /// next report.
     deferred: VecDeque<(GroupOp, usize)>,
-    announced: Option<(NodeStatus, HoldState)>,
+    announced: Option<(NodeStatus, HoldState, bool)>,
     awaiting_ack: AwaitingAck,
     /// The group whose stop just failed (named to the fence command).
     stop_failed: Option<usize>,
@@ -273,6 +273,12 @@ impl Manager {
     /// a verdict may be near (see [`super::alert`]).
     pub fn stay_awake_until(&self, until: Nanos) {
         self.executor.stay_awake_until(until);
+    }
+
+    /// Whether a peer-dead verdict would start a group here: only then is a
+    /// near verdict worth polling for.
+    pub fn verdict_would_start(&self) -> bool {
+        self.cluster.verdict_would_start()
     }
 
     /// The verdict did not come: group workers go back to sleeping.
@@ -564,13 +570,17 @@ impl Manager {
             own: matches!(rsc, RscStatus::Local | RscStatus::All),
             peer: matches!(rsc, RscStatus::Foreign | RscStatus::All),
         };
-        if self.announced == Some((status, hold)) {
+        let verdict_acts = self.cluster.verdict_would_start();
+        if self.announced == Some((status, hold, verdict_acts)) {
             return;
         }
-        if let Some(rec) = OutboxRecord::new(Outgoing::State { status, hold })
-            && self.outbox.push(&rec)
+        if let Some(rec) = OutboxRecord::new(Outgoing::State {
+            status,
+            hold,
+            verdict_acts,
+        }) && self.outbox.push(&rec)
         {
-            self.announced = Some((status, hold));
+            self.announced = Some((status, hold, verdict_acts));
         }
     }
 }

@@ -389,7 +389,12 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
                         "{}",
                         describe(&ev, &names, monotonic_ns())
                     );
+                    // Poll only for a verdict that would start something
+                    // here: a node holding every group (the peer's link
+                    // cut, say) would otherwise take cores from the
+                    // services it runs, for nothing.
                     if let Event::PeerWarn { at, silent_for, .. } = ev
+                        && manager.as_ref().is_some_and(Manager::verdict_would_start)
                         && let Some(until) = alert::awake_until(at, silent_for, deadtime)
                     {
                         awake_until = until;
