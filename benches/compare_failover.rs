@@ -1265,7 +1265,7 @@ fn options() -> Result<Options> {
             }
             "--probe-us" => o.probe = Duration::from_micros(value()?.parse()?),
             "--out" => o.out = PathBuf::from(value()?),
-            other => bail!("unknown argument {other}"),
+            other => bail!("unknown argument {other} (see tools/compare-failover --help)"),
         }
     }
     Ok(o)
