@@ -53,6 +53,12 @@ fn kill_9_of_the_holder_moves_the_group_to_the_survivor() {
     pair.kill9(0);
     wait_until("bravo takes the group over", &pair, || running_on(&pair, 1));
     pair.expect(1, "taking over from the dead peer", 1);
+    // The group's job goes out before anything is logged, but the log
+    // still reads in order: the verdict, then what was decided on it.
+    let log = pair.log(1);
+    let verdict = log.find("node alpha is dead").expect("the verdict is logged");
+    let decision = log.find("taking over from the dead peer").unwrap();
+    assert!(verdict < decision, "decision logged before its verdict:\n{log}");
     wait_until("bravo announcing alpha's group", &pair, || {
         ["foreign", "all"].contains(&rscstatus(&pair, 1).as_str())
     });

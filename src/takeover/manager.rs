@@ -294,7 +294,11 @@ impl Manager {
         &self.cluster
     }
 
-    /// A detector event from the daemon.
+    /// A detector event from the daemon: acted on at once (group jobs
+    /// submitted, messages queued); its decisions are logged and our state
+    /// announced by the next [`Manager::report`] (or any later input), so
+    /// a caller can log the event itself first without delaying the
+    /// takeover by the log writes.
     pub fn on_event(&mut self, now: Nanos, ev: &Event) {
         let input = match *ev {
             Event::PeerAlive { generation, .. } => Some(PeerEvent::Alive { generation }),
@@ -311,7 +315,7 @@ impl Manager {
         if let Some(input) = input {
             self.cluster.peer_event(now, input);
         }
-        self.pump(now);
+        self.act(now);
     }
 
     /// A resource-protocol message from the peer.
@@ -475,8 +479,15 @@ impl Manager {
         }
     }
 
-    /// Carries out every pending action and announces our state.
+    /// Carries out every pending action, then logs the decisions and
+    /// announces our state.
     fn pump(&mut self, now: Nanos) {
+        self.act(now);
+        self.report();
+    }
+
+    /// Carries out every pending action.
+    fn act(&mut self, now: Nanos) {
         while let Some(action) = self.cluster.poll_action() {
             match action {
                 ClusterAction::StartGroup(i) => self.submit(now, GroupOp::Start, i),
@@ -494,6 +505,11 @@ impl Manager {
                 ClusterAction::RunFence => self.fence(),
             }
         }
+    }
+
+    /// Logs the decisions taken since the last report (and does what they
+    /// ask of the manager) and announces our state.
+    pub fn report(&mut self) {
         for d in self.cluster.take_decisions() {
             tracing::info!(target: "twinbeat::cluster", "{}", d.what);
             if let Why::SplitBrainResolved {

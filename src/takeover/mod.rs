@@ -384,11 +384,10 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
         match reader.next()? {
             Next::Record(r) => match r.decode() {
                 Some(Received::Event(ev)) => {
-                    tracing::info!(
-                        target: "twinbeat::event",
-                        "{}",
-                        describe(&ev, &names, monotonic_ns())
-                    );
+                    // Act first, log after: the log writes (the event, the
+                    // cluster's decisions) would otherwise sit between a
+                    // verdict and the group job that answers it.
+                    //
                     // Poll only for a verdict that would start something
                     // here: a node holding every group (the peer's link
                     // cut, say) would otherwise take cores from the
@@ -419,6 +418,14 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
                         if alert_over {
                             m.stop_staying_awake();
                         }
+                    }
+                    tracing::info!(
+                        target: "twinbeat::event",
+                        "{}",
+                        describe(&ev, &names, monotonic_ns())
+                    );
+                    if let Some(m) = manager.as_mut() {
+                        m.report();
                     }
                 }
                 Some(Received::Message { payload, .. }) => {
