@@ -38,6 +38,51 @@ fn both_starting_together_the_home_node_takes_its_group_and_only_it() {
     assert!(running_on(&pair, 0) && !running_on(&pair, 1));
 }
 
+/// "0-2,5" as /proc prints it.
+fn cpu_list(list: &str) -> Vec<usize> {
+    list.split(',')
+        .filter(|p| !p.is_empty())
+        .flat_map(|p| match p.split_once('-') {
+            Some((a, b)) => a.parse().unwrap()..=b.parse().unwrap(),
+            None => p.parse().unwrap()..=p.parse().unwrap(),
+        })
+        .collect()
+}
+
+fn allowed_cores(pid: i32) -> Vec<usize> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("Cpus_allowed_list:"))
+        .unwrap();
+    cpu_list(line.split_whitespace().last().unwrap())
+}
+
+#[test]
+fn the_takeover_process_stays_off_the_beat_threads_core() {
+    let mut pair = Pair::new(true, "uring");
+    pair.start_both();
+    wait_until("alpha runs its group", &pair, || running_on(&pair, 0));
+    let mine = allowed_cores(std::process::id() as i32);
+    let pinned = pair.lines(0, "beat thread pinned");
+    let Some(core) = pinned
+        .last()
+        .and_then(|l| l.split("core=").nth(1))
+        .and_then(|c| c.trim().parse::<usize>().ok())
+    else {
+        panic!("alpha did not say where its beat thread runs");
+    };
+    let agent = allowed_cores(pair.agent_pid(0));
+    if mine.len() < 2 {
+        eprintln!("skipped: one core here, the takeover process shares it");
+        assert_eq!(agent, mine);
+        return;
+    }
+    let expected: Vec<usize> = mine.iter().copied().filter(|&c| c != core).collect();
+    assert_eq!(agent, expected, "beat thread on core {core}");
+    pair.expect(0, "off the beat thread's core", 1);
+}
+
 #[test]
 fn kill_9_of_the_holder_moves_the_group_to_the_survivor() {
     let mut pair = Pair::new(true, "uring");
@@ -56,9 +101,14 @@ fn kill_9_of_the_holder_moves_the_group_to_the_survivor() {
     // The group's job goes out before anything is logged, but the log
     // still reads in order: the verdict, then what was decided on it.
     let log = pair.log(1);
-    let verdict = log.find("node alpha is dead").expect("the verdict is logged");
+    let verdict = log
+        .find("node alpha is dead")
+        .expect("the verdict is logged");
     let decision = log.find("taking over from the dead peer").unwrap();
-    assert!(verdict < decision, "decision logged before its verdict:\n{log}");
+    assert!(
+        verdict < decision,
+        "decision logged before its verdict:\n{log}"
+    );
     wait_until("bravo announcing alpha's group", &pair, || {
         ["foreign", "all"].contains(&rscstatus(&pair, 1).as_str())
     });

@@ -289,7 +289,7 @@ fn host_cores() -> Vec<usize> {
 }
 
 /// The beat thread's core: `beat_core`, else the last core.
-fn beat_core(cfg: &Config) -> Option<usize> {
+pub(crate) fn beat_core(cfg: &Config) -> Option<usize> {
     cfg.hacf
         .beat_core
         .as_ref()

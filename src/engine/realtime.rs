@@ -1,7 +1,8 @@
 //! Pinning and real-time scheduling, the one place that does either (and
 //! the yield of its polling loops): the
 //! beat thread (pinned, SCHED_FIFO), the takeover process's main loop and
-//! its group workers (SCHED_FIFO below the beat thread), and
+//! its group workers (SCHED_FIFO below the beat thread, kept off the beat
+//! thread's core; the scripts they fork get every core back), and
 //! `twinbeat latency`'s pinned threads.
 //!
 //! SCHED_FIFO is always set with SCHED_RESET_ON_FORK, so a CPU hog at
@@ -59,6 +60,80 @@ pub fn pin_current_thread(core: usize) -> Result<(), String> {
     }
 }
 
+/// The CPUs the process was allowed before [`keep_off_core`] narrowed them:
+/// what the scripts it forks get back.
+static SCRIPT_CPUS: std::sync::OnceLock<libc::cpu_set_t> = std::sync::OnceLock::new();
+
+fn thread_affinity() -> io::Result<libc::cpu_set_t> {
+    // SAFETY: cpu_set_t is plain data; pid 0 is the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(set)
+    }
+}
+
+fn set_thread_affinity(set: &libc::cpu_set_t) -> io::Result<()> {
+    // SAFETY: set is a valid cpu_set_t; pid 0 is the calling thread.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn cpus_of(set: &libc::cpu_set_t) -> Vec<usize> {
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: CPU_ISSET only reads the set, within CPU_SETSIZE.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, set) })
+        .collect()
+}
+
+/// Keeps the calling thread — and the threads it creates afterwards — off
+/// `core` (the beat thread's), when another allowed core remains: a woken
+/// group worker is then never queued behind the beat thread polling for a
+/// verdict. Scripts started through [`with_script_affinity`] get the
+/// former set back. Returns the cores now used, or `None` when `core` is
+/// the only one (nothing changes).
+pub fn keep_off_core(core: usize) -> io::Result<Option<Vec<usize>>> {
+    let former = thread_affinity()?;
+    let mut narrowed = former;
+    // SAFETY: CPU_CLR writes within the set for core < CPU_SETSIZE.
+    if core < libc::CPU_SETSIZE as usize {
+        unsafe { libc::CPU_CLR(core, &mut narrowed) };
+    }
+    let left = cpus_of(&narrowed);
+    if left.is_empty() {
+        return Ok(None);
+    }
+    set_thread_affinity(&narrowed)?;
+    let _ = SCRIPT_CPUS.set(former);
+    Ok(Some(left))
+}
+
+/// Runs `spawn` (which forks a script) with the calling thread's affinity
+/// widened back to what the process had before [`keep_off_core`]: a
+/// resource script (a database, say) must not inherit the takeover
+/// process's narrowed set. Restored afterwards.
+pub fn with_script_affinity<T>(spawn: impl FnOnce() -> T) -> T {
+    let Some(full) = SCRIPT_CPUS.get() else {
+        return spawn();
+    };
+    let mine = thread_affinity().ok();
+    let widened = set_thread_affinity(full).is_ok();
+    let out = spawn();
+    if let (true, Some(mine)) = (widened, mine) {
+        let _ = set_thread_affinity(&mine);
+    }
+    out
+}
+
+/// The cores the calling thread may run on.
+pub fn current_cores() -> Vec<usize> {
+    thread_affinity().map(|s| cpus_of(&s)).unwrap_or_default()
+}
+
 /// Gives the core to another runnable thread of the same realtime
 /// priority, if one waits: the polling loops that stand by for a verdict
 /// use it instead of a bare spin, so they never hold a core a peer poller
@@ -77,6 +152,56 @@ pub fn current_policy() -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_kept_off_a_core_forks_scripts_that_may_use_it() {
+        std::thread::spawn(|| {
+            let before = current_cores();
+            let Some(&core) = before.last() else {
+                return;
+            };
+            match keep_off_core(core).unwrap() {
+                None => {
+                    assert_eq!(before.len(), 1, "only a lone core is left as it was");
+                    eprintln!("skipped: one core here, nothing to keep off");
+                }
+                Some(now) => {
+                    assert!(!now.contains(&core) && !now.is_empty(), "{now:?}");
+                    assert_eq!(current_cores(), now);
+                    // A thread created afterwards inherits the narrowed set.
+                    let child = std::thread::spawn(current_cores).join().unwrap();
+                    assert_eq!(child, now);
+                    let out = with_script_affinity(|| {
+                        std::process::Command::new("sh")
+                            .args(["-c", "grep Cpus_allowed_list /proc/self/status"])
+                            .output()
+                    })
+                    .unwrap();
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    let list = text.split_whitespace().last().unwrap_or("");
+                    assert_eq!(
+                        parse_cpu_list(list),
+                        before,
+                        "a script gets every core back: {text}"
+                    );
+                    assert_eq!(current_cores(), now, "and the thread keeps its own set");
+                }
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// "0-2,5" as /proc prints it.
+    fn parse_cpu_list(list: &str) -> Vec<usize> {
+        list.split(',')
+            .filter(|p| !p.is_empty())
+            .flat_map(|p| match p.split_once('-') {
+                Some((a, b)) => a.parse().unwrap()..=b.parse().unwrap(),
+                None => p.parse().unwrap()..=p.parse().unwrap(),
+            })
+            .collect()
+    }
 
     #[test]
     fn children_of_a_promoted_thread_run_at_normal_priority() {

@@ -133,7 +133,7 @@ pub fn run_in_own_group(
     // A process group, not a session: std can only hand the former to
     // posix_spawn, and a pre_exec hook would force a full fork.
     command.process_group(0);
-    let mut child = command.spawn()?;
+    let mut child = crate::engine::realtime::with_script_affinity(|| command.spawn())?;
     let pgid = child.id() as libc::pid_t;
 
     let mut pipes = Pipes::new(&mut child, inv.tag, limits, sink)?;

@@ -223,6 +223,19 @@ pub fn run_agent(opts: &AgentOptions) -> Result<(), AgentError> {
             ),
         }
     }
+    // Before any thread starts, so the group workers inherit it.
+    if let Some(core) = crate::engine::daemon::beat_core(&cfg) {
+        match crate::engine::realtime::keep_off_core(core) {
+            Ok(Some(cores)) => tracing::info!(
+                "takeover process and its group workers run on cores {cores:?}, off the beat \
+                 thread's core {core} (the scripts they start may use every core)"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                "could not keep the takeover process off the beat thread's core {core} ({e})"
+            ),
+        }
+    }
     let plan = BeatPlan::new(&cfg, &local_addresses().unwrap_or_default())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let names = Names {
