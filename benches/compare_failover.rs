@@ -40,7 +40,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -412,8 +412,15 @@ impl Observer {
     }
 
     /// Asks for the VIP every interval until `mac` answers (its receive
-    /// time, CLOCK_REALTIME ns), `stop` is set, or `limit` passes.
-    fn watch(&self, mac: [u8; 6], stop: &AtomicBool, limit: Duration) -> Option<u64> {
+    /// time, CLOCK_REALTIME ns), `stop` is set, or `limit` passes. Counts
+    /// itself in `ready` once it runs at its priority and probes.
+    fn watch(
+        &self,
+        mac: [u8; 6],
+        stop: &AtomicBool,
+        limit: Duration,
+        ready: &AtomicUsize,
+    ) -> Option<u64> {
         // The observer stands in for another host: a script starting on
         // these shared cores must not delay its probes or its noticing the
         // answer (at normal priority it waited up to 1.5 ms for a starting
@@ -437,6 +444,7 @@ impl Observer {
         {}
         let start = Instant::now();
         let mut next_send = Instant::now();
+        ready.fetch_add(1, Ordering::SeqCst);
         while !stop.load(Ordering::Relaxed) && start.elapsed() < limit {
             let now = Instant::now();
             if now >= next_send {
@@ -518,11 +526,14 @@ impl AddressWatch {
     }
 
     /// Waits until the VIP is added (its CLOCK_REALTIME ns when this thread
-    /// heard it), `stop` is set, or `limit` passes.
-    fn watch(&self, stop: &AtomicBool, limit: Duration) -> Option<u64> {
+    /// heard it), `stop` is set, or `limit` passes. Counts itself in
+    /// `ready` once it runs at its priority: rtnetlink gives no arrival
+    /// time, so the listener must already be waiting when the VIP comes.
+    fn watch(&self, stop: &AtomicBool, limit: Duration, ready: &AtomicUsize) -> Option<u64> {
         if let Err(e) = twinbeat::engine::realtime::promote_current_thread(LISTENER_PRIORITY) {
             eprintln!("address watch: SCHED_FIFO refused ({e})");
         }
+        ready.fetch_add(1, Ordering::SeqCst);
         let start = Instant::now();
         let mut buf = vec![0u8; 64 * 1024];
         while !stop.load(Ordering::Relaxed) && start.elapsed() < limit {
@@ -1136,15 +1147,30 @@ fn one_round(
     let link_fd = socket_in(NS[victim], libc::AF_INET, libc::SOCK_DGRAM, 0)?;
     let address_watch = AddressWatch::subscribe(NS[survivor])?;
     let stop = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(AtomicUsize::new(0));
     let watcher = {
-        let (observer, stop) = (observer.clone(), stop.clone());
-        std::thread::spawn(move || observer.watch(NODE_MAC[survivor], &stop, TAKEOVER_LIMIT))
+        let (observer, stop, ready) = (observer.clone(), stop.clone(), ready.clone());
+        std::thread::spawn(move || {
+            observer.watch(NODE_MAC[survivor], &stop, TAKEOVER_LIMIT, &ready)
+        })
     };
     let adder = {
-        let stop = stop.clone();
-        std::thread::spawn(move || address_watch.watch(&stop, TAKEOVER_LIMIT))
+        let (stop, ready) = (stop.clone(), ready.clone());
+        std::thread::spawn(move || address_watch.watch(&stop, TAKEOVER_LIMIT, &ready))
     };
-    // Let the prober start before the fault.
+    // No fault before both measuring threads run at their priority: a new
+    // thread starts at normal priority, and with the systems' realtime
+    // threads busy on both cores it waited up to ms for its first turn
+    // (a late listener dated the VIP late).
+    let waiting = Instant::now();
+    while ready.load(Ordering::SeqCst) < 2 {
+        if waiting.elapsed() > Duration::from_secs(5) {
+            stop.store(true, Ordering::Relaxed);
+            bail!("the observer and the address listener did not start within 5 s");
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    // Let the prober send a few probes before the fault.
     std::thread::sleep(Duration::from_millis(5));
     let fault_at = realtime_ns();
     match fault {
