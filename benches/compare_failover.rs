@@ -1180,10 +1180,10 @@ fn one_round(
         Fault::Stop => signal_all(&pids, libc::SIGSTOP),
         Fault::LinkDown => set_link_down(&link_fd).context("interface down")?,
     }
-    // An interface is down only when the ioctl returns: until the kernel
-    // clears IFF_UP (after an RCU grace period, late in the ioctl) its
-    // frames still go out, and a survivor heard its peer up to ~1 ms after
-    // the ioctl began.
+    // Logged per round: an interface-down ioctl takes 0.1-3 ms here, most
+    // of it after the interface stopped passing frames (the survivor had
+    // sometimes taken over before it returned), so its return does not
+    // date the fault; its entry does, as for the signals.
     let injected = realtime_ns();
     let stamp = || {
         fs::read_to_string(stamp_file(&pair.work, survivor))
@@ -1232,13 +1232,8 @@ fn one_round(
 
 // ---------------------------------------------------------------- results
 
-/// A round's injection time (µs) with its VIP added and answering times.
-type Timed = (u64, Option<u64>, Option<u64>);
-
 #[derive(Default)]
 struct Cell {
-    /// Per round: the injection's duration, fault → VIP added, → answers.
-    timed: Vec<Timed>,
     verdict_us: Vec<u64>,
     added_us: Vec<u64>,
     resource_us: Vec<u64>,
@@ -1457,8 +1452,6 @@ fn main() -> Result<()> {
                     Ok(round) => {
                         cell.moved += usize::from(round.moved);
                         cell.verdict_us.extend(round.verdict_us);
-                        cell.timed
-                            .push((round.injection_us, round.added_us, round.vip_us));
                         eprintln!(
                             "  round {r} (fault at {}.{:06}, injected in {} µs): verdict {} ms, VIP added {} ms, script {} ms, VIP answers {} ms{}",
                             round.fault_at / 1_000_000_000,
@@ -1511,85 +1504,6 @@ fn main() -> Result<()> {
     print!("{report}");
     eprintln!("written to {}", o.out.display());
     Ok(())
-}
-
-/// Interface down timed from the ioctl's return as well: the interface is
-/// down somewhere inside the ioctl, which took ~0.1–1 ms here, so the main
-/// table (from its entry) is an upper bound and this one a lower bound.
-fn render_from_link_down(
-    s: &mut String,
-    systems: &[(String, Box<dyn System>)],
-    cells: &[(String, Fault, Cell)],
-) {
-    let _ = writeln!(
-        s,
-        "\n## Interface down, timed from the ioctl's return\n\n\
-         The tables above time every fault from the moment it is injected. An \
-         interface is down only when SIOCSIFFLAGS returns: until the kernel clears \
-         IFF_UP (after an RCU grace period, late in the ioctl) its frames still go out. \
-         Timed from the ioctl's entry (above) a figure includes that; timed from its \
-         return (here) it leaves out whatever of the ioctl came after the cut. The \
-         fault happened in between.\n"
-    );
-    let _ = writeln!(
-        s,
-        "| system | ioctl took p50 / max (µs) | VIP added p50 / p99 | VIP answers p50 / p99 |"
-    );
-    let _ = writeln!(s, "| --- | --- | --- | --- |");
-    let after = |c: &Cell, pick: fn(&Timed) -> Option<u64>| {
-        c.timed
-            .iter()
-            .filter_map(|t| pick(t).map(|v| v.saturating_sub(t.0)))
-            .collect::<Vec<u64>>()
-    };
-    let link = |label: &str| {
-        cells
-            .iter()
-            .find(|(l, f, _)| l == label && *f == Fault::LinkDown)
-            .map(|(_, _, c)| c)
-    };
-    for (_, system) in systems {
-        let Some(c) = link(&system.label()) else {
-            continue;
-        };
-        let took: Vec<u64> = c.timed.iter().map(|t| t.0).collect();
-        let (added, vip) = (after(c, |t| t.1), after(c, |t| t.2));
-        let _ = writeln!(
-            s,
-            "| {} | {} / {} | {} / {} | {} / {} |",
-            system.label(),
-            pct(&took, 0.5).map_or("—".into(), |v| v.to_string()),
-            took.iter().max().map_or("—".into(), |v| v.to_string()),
-            ms(pct(&added, 0.5)),
-            ms(pct(&added, 0.99)),
-            ms(pct(&vip, 0.5)),
-            ms(pct(&vip, 0.99)),
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\n| twinbeat setting | peer | VIP added ratio at p50 | VIP answers ratio at p50 |"
-    );
-    let _ = writeln!(s, "| --- | --- | --- | --- |");
-    let ratio = |peer: Option<u64>, ours: Option<u64>| match (peer, ours) {
-        (Some(p), Some(t)) if t > 0 => format!("{:.1}×", p as f64 / t as f64),
-        _ => "—".into(),
-    };
-    for (_, ours) in systems.iter().filter(|(k, _)| k == "twinbeat") {
-        for (_, peer) in systems.iter().filter(|(k, _)| k != "twinbeat") {
-            let (Some(t), Some(p)) = (link(&ours.label()), link(&peer.label())) else {
-                continue;
-            };
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} |",
-                ours.label(),
-                peer.label(),
-                ratio(pct(&after(p, |t| t.1), 0.5), pct(&after(t, |t| t.1), 0.5)),
-                ratio(pct(&after(p, |t| t.2), 0.5), pct(&after(t, |t| t.2), 0.5)),
-            );
-        }
-    }
 }
 
 fn render(
@@ -1738,9 +1652,6 @@ fn render(
                 );
             }
         }
-    }
-    if o.faults.contains(&Fault::LinkDown) {
-        render_from_link_down(&mut s, systems, cells);
     }
     let failures: Vec<String> = cells
         .iter()
