@@ -38,32 +38,13 @@ fn both_starting_together_the_home_node_takes_its_group_and_only_it() {
     assert!(running_on(&pair, 0) && !running_on(&pair, 1));
 }
 
-/// "0-2,5" as /proc prints it.
-fn cpu_list(list: &str) -> Vec<usize> {
-    list.split(',')
-        .filter(|p| !p.is_empty())
-        .flat_map(|p| match p.split_once('-') {
-            Some((a, b)) => a.parse().unwrap()..=b.parse().unwrap(),
-            None => p.parse().unwrap()..=p.parse().unwrap(),
-        })
-        .collect()
-}
-
-fn allowed_cores(pid: i32) -> Vec<usize> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("Cpus_allowed_list:"))
-        .unwrap();
-    cpu_list(line.split_whitespace().last().unwrap())
-}
-
 #[test]
 fn the_takeover_process_stays_off_the_beat_threads_core() {
     let mut pair = Pair::new(true, "uring");
     pair.start_both();
     wait_until("alpha runs its group", &pair, || running_on(&pair, 0));
-    let mine = allowed_cores(std::process::id() as i32);
+    let cores_of = |pid: i32| twinbeat::engine::realtime::cores_of(pid).unwrap();
+    let mine = cores_of(std::process::id() as i32);
     let pinned = pair.lines(0, "beat thread pinned");
     let Some(core) = pinned
         .last()
@@ -72,7 +53,7 @@ fn the_takeover_process_stays_off_the_beat_threads_core() {
     else {
         panic!("alpha did not say where its beat thread runs");
     };
-    let agent = allowed_cores(pair.agent_pid(0));
+    let agent = cores_of(pair.agent_pid(0));
     if mine.len() < 2 {
         eprintln!("skipped: one core here, the takeover process shares it");
         assert_eq!(agent, mine);

@@ -134,6 +134,18 @@ pub fn current_cores() -> Vec<usize> {
     thread_affinity().map(|s| cpus_of(&s)).unwrap_or_default()
 }
 
+/// The cores process (or thread) `pid` may run on.
+pub fn cores_of(pid: libc::pid_t) -> io::Result<Vec<usize>> {
+    // SAFETY: cpu_set_t is plain data, written by the kernel.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(cpus_of(&set))
+    }
+}
+
 /// Gives the core to another runnable thread of the same realtime
 /// priority, if one waits: the polling loops that stand by for a verdict
 /// use it instead of a bare spin, so they never hold a core a peer poller
@@ -171,36 +183,20 @@ mod tests {
                     // A thread created afterwards inherits the narrowed set.
                     let child = std::thread::spawn(current_cores).join().unwrap();
                     assert_eq!(child, now);
-                    let out = with_script_affinity(|| {
-                        std::process::Command::new("sh")
-                            .args(["-c", "grep Cpus_allowed_list /proc/self/status"])
-                            .output()
+                    let mut script = with_script_affinity(|| {
+                        std::process::Command::new("sleep").arg("5").spawn()
                     })
                     .unwrap();
-                    let text = String::from_utf8_lossy(&out.stdout);
-                    let list = text.split_whitespace().last().unwrap_or("");
-                    assert_eq!(
-                        parse_cpu_list(list),
-                        before,
-                        "a script gets every core back: {text}"
-                    );
+                    let cores = cores_of(script.id() as libc::pid_t);
+                    let _ = script.kill();
+                    let _ = script.wait();
+                    assert_eq!(cores.unwrap(), before, "a script gets every core back");
                     assert_eq!(current_cores(), now, "and the thread keeps its own set");
                 }
             }
         })
         .join()
         .unwrap();
-    }
-
-    /// "0-2,5" as /proc prints it.
-    fn parse_cpu_list(list: &str) -> Vec<usize> {
-        list.split(',')
-            .filter(|p| !p.is_empty())
-            .flat_map(|p| match p.split_once('-') {
-                Some((a, b)) => a.parse().unwrap()..=b.parse().unwrap(),
-                None => p.parse().unwrap()..=p.parse().unwrap(),
-            })
-            .collect()
     }
 
     #[test]
