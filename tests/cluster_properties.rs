@@ -9,9 +9,9 @@
 
 mod cluster_common;
 
-use cluster_common::{MS, Pair, groups};
+use cluster_common::{MS, Pair, groups, verdict_starts_a_group};
 use proptest::prelude::*;
-use twinbeat::cluster::{Action, Cluster, PeerEvent, Scope};
+use twinbeat::cluster::Scope;
 use twinbeat::config::AutoFailback;
 use twinbeat::time::Nanos;
 
@@ -65,15 +65,6 @@ struct Monitor {
     clean_since: Option<Nanos>,
     double_since: [Option<Nanos>; N],
     bound: Nanos,
-}
-
-/// What a peer-dead verdict would do to a copy of `c`: does it start a
-/// group?
-fn verdict_starts_a_group(c: &Cluster, now: Nanos) -> bool {
-    let mut what_if = c.clone();
-    while what_if.poll_action().is_some() {}
-    what_if.peer_event(now, PeerEvent::Dead);
-    std::iter::from_fn(|| what_if.poll_action()).any(|a| matches!(a, Action::StartGroup(_)))
 }
 
 impl Monitor {

@@ -3,7 +3,7 @@
 
 mod cluster_common;
 
-use cluster_common::{MS, Pair, groups};
+use cluster_common::{MS, Pair, groups, verdict_starts_a_group};
 use twinbeat::cluster::{
     Action, Cluster, GroupMask, Kind, Message, NodeState, Owner, PeerEvent, Refusal, RscStatus,
     Scope, Why,
@@ -622,14 +622,6 @@ fn a_group_stuck_on_an_unclean_peer_is_not_taken_when_that_peer_dies() {
     assert!(p.nodes[1].claimed.contains(0));
 }
 
-/// What a peer-dead verdict would do to a copy of node `i`.
-fn verdict_starts(p: &Pair, i: usize) -> bool {
-    let mut what_if = p.cl(i).clone();
-    while what_if.poll_action().is_some() {}
-    what_if.peer_event(p.now, PeerEvent::Dead);
-    std::iter::from_fn(|| what_if.poll_action()).any(|a| matches!(a, Action::StartGroup(_)))
-}
-
 #[test]
 fn a_verdict_would_start_something_only_on_a_node_missing_a_group_it_may_take() {
     let mut p = Pair::new(groups(N), AutoFailback::Off, 31);
@@ -637,7 +629,14 @@ fn a_verdict_would_start_something_only_on_a_node_missing_a_group_it_may_take() 
     p.boot(0);
     p.boot(1);
     p.run_for(100 * MS);
-    let says = |p: &Pair| [0, 1].map(|i| (p.cl(i).verdict_would_start(), verdict_starts(p, i)));
+    let says = |p: &Pair| {
+        [0, 1].map(|i| {
+            (
+                p.cl(i).verdict_would_start(),
+                verdict_starts_a_group(p.cl(i), p.now),
+            )
+        })
+    };
     // Each holds its home groups: either would take the other's.
     assert_eq!(says(&p), [(true, true), (true, true)]);
     // bravo hands everything to alpha: alpha holds every group and has
@@ -658,5 +657,5 @@ fn a_verdict_would_start_something_only_on_a_node_missing_a_group_it_may_take() 
     p.with(1, |c, t| c.shutdown(t));
     p.run_for(100 * MS);
     assert!(!p.cl(1).verdict_would_start());
-    assert!(!verdict_starts(&p, 1));
+    assert!(!verdict_starts_a_group(p.cl(1), p.now));
 }

@@ -1,19 +1,9 @@
 //! ha.cf's `builtin_ipaddr on|off`: whether IPaddr/IPaddr2 use the built-in
 //! netlink implementation (default) or the resource.d scripts.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+mod hacf_common;
 
-use twinbeat::config::{self, Diagnostics, hacf};
-
-const BASE: &str = "bcast eth0\nnode a b\nauto_failback on\n";
-
-fn parse(text: &str) -> (hacf::HaCf, Diagnostics) {
-    let mut d = Diagnostics::new();
-    let cfg = hacf::parse(text, Path::new("ha.cf"), &mut d);
-    (cfg, d)
-}
+use hacf_common::{BASE, ConfigDir, parse};
 
 #[test]
 fn builtin_ipaddr_defaults_to_on() {
@@ -55,16 +45,9 @@ fn builtin_ipaddr_rejects_other_values_and_warns_on_repeat() {
 
 #[test]
 fn effective_config_shows_builtin_ipaddr() {
-    let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| fs::write(dir.path().join(name), text).unwrap();
-    write("haresources", "a IPaddr2::10.1.2.3/24\n");
-    let keys = dir.path().join("authkeys");
-    fs::write(&keys, "auth 1\n1 sha1 secret\n").unwrap();
-    fs::set_permissions(&keys, fs::Permissions::from_mode(0o600)).unwrap();
-    write("ha.cf", BASE);
-    let text = config::render_effective(&config::load_dir(dir.path(), "a").unwrap());
+    let dir = ConfigDir::new();
+    let text = dir.effective(BASE);
     assert!(text.contains("builtin_ipaddr on  # default\n"), "{text}");
-    write("ha.cf", &format!("{BASE}builtin_ipaddr off\n"));
-    let text = config::render_effective(&config::load_dir(dir.path(), "a").unwrap());
+    let text = dir.effective(&format!("{BASE}builtin_ipaddr off\n"));
     assert!(text.contains("builtin_ipaddr off\n"), "{text}");
 }

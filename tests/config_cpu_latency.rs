@@ -1,21 +1,12 @@
 //! ha.cf's `cpu_latency auto|off|TIME`: the CPU wake-up latency the daemon
 //! asks of the kernel (PM QoS) while it runs.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+mod hacf_common;
+
 use std::time::Duration;
 
+use hacf_common::{BASE, ConfigDir, parse};
 use twinbeat::config::hacf::CpuLatency;
-use twinbeat::config::{self, Diagnostics, hacf};
-
-const BASE: &str = "bcast eth0\nnode a b\nauto_failback on\n";
-
-fn parse(text: &str) -> (hacf::HaCf, Diagnostics) {
-    let mut d = Diagnostics::new();
-    let cfg = hacf::parse(text, Path::new("ha.cf"), &mut d);
-    (cfg, d)
-}
 
 #[test]
 fn auto_by_default_which_asks_for_polling_only_in_the_millisecond_regime() {
@@ -97,27 +88,17 @@ fn rejects_other_values_naming_the_line_and_warns_on_repeat() {
 
 #[test]
 fn effective_config_shows_the_setting_and_what_it_resolves_to() {
-    let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| fs::write(dir.path().join(name), text).unwrap();
-    write("haresources", "a IPaddr2::10.1.2.3/24\n");
-    let keys = dir.path().join("authkeys");
-    fs::write(&keys, "auth 1\n1 sha1 secret\n").unwrap();
-    fs::set_permissions(&keys, fs::Permissions::from_mode(0o600)).unwrap();
-    let render = || config::render_effective(&config::load_dir(dir.path(), "a").unwrap());
-
-    write("ha.cf", BASE);
-    let text = render();
+    let dir = ConfigDir::new();
+    let text = dir.effective(BASE);
     assert!(text.contains("cpu_latency auto  # default\n"), "{text}");
     assert!(
         text.contains("# cpu_latency: the daemon makes no request\n"),
         "{text}"
     );
 
-    write(
-        "ha.cf",
-        &format!("{BASE}keepalive 100us\ndeadtime 1ms\nwarntime 500us\n"),
-    );
-    let text = render();
+    let text = dir.effective(&format!(
+        "{BASE}keepalive 100us\ndeadtime 1ms\nwarntime 500us\n"
+    ));
     assert!(
         text.contains(
             "# cpu_latency: the daemon asks for CPU wake-ups within 0 µs while it runs\n"
@@ -125,11 +106,9 @@ fn effective_config_shows_the_setting_and_what_it_resolves_to() {
         "{text}"
     );
 
-    write(
-        "ha.cf",
-        &format!("{BASE}keepalive 100us\ndeadtime 1ms\nwarntime 500us\ncpu_latency off\n"),
-    );
-    let text = render();
+    let text = dir.effective(&format!(
+        "{BASE}keepalive 100us\ndeadtime 1ms\nwarntime 500us\ncpu_latency off\n"
+    ));
     assert!(text.contains("cpu_latency off\n"), "{text}");
     assert!(
         text.contains("# cpu_latency: the daemon makes no request\n"),

@@ -64,11 +64,12 @@ pub fn pin_current_thread(core: usize) -> Result<(), String> {
 /// what the scripts it forks get back.
 static SCRIPT_CPUS: std::sync::OnceLock<libc::cpu_set_t> = std::sync::OnceLock::new();
 
-fn thread_affinity() -> io::Result<libc::cpu_set_t> {
-    // SAFETY: cpu_set_t is plain data; pid 0 is the calling thread.
+/// The CPU set of thread `pid` (0: the calling thread).
+fn affinity_of(pid: libc::pid_t) -> io::Result<libc::cpu_set_t> {
+    // SAFETY: cpu_set_t is plain data, written by the kernel.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+        if libc::sched_getaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(set)
@@ -97,7 +98,7 @@ fn cpus_of(set: &libc::cpu_set_t) -> Vec<usize> {
 /// former set back. Returns the cores now used, or `None` when `core` is
 /// the only one (nothing changes).
 pub fn keep_off_core(core: usize) -> io::Result<Option<Vec<usize>>> {
-    let former = thread_affinity()?;
+    let former = affinity_of(0)?;
     let mut narrowed = former;
     // SAFETY: CPU_CLR writes within the set for core < CPU_SETSIZE.
     if core < libc::CPU_SETSIZE as usize {
@@ -120,7 +121,7 @@ pub fn with_script_affinity<T>(spawn: impl FnOnce() -> T) -> T {
     let Some(full) = SCRIPT_CPUS.get() else {
         return spawn();
     };
-    let mine = thread_affinity().ok();
+    let mine = affinity_of(0).ok();
     let widened = set_thread_affinity(full).is_ok();
     let out = spawn();
     if let (true, Some(mine)) = (widened, mine) {
@@ -131,19 +132,12 @@ pub fn with_script_affinity<T>(spawn: impl FnOnce() -> T) -> T {
 
 /// The cores the calling thread may run on.
 pub fn current_cores() -> Vec<usize> {
-    thread_affinity().map(|s| cpus_of(&s)).unwrap_or_default()
+    cores_of(0).unwrap_or_default()
 }
 
-/// The cores process (or thread) `pid` may run on.
+/// The cores process (or thread) `pid` may run on (0: the calling thread).
 pub fn cores_of(pid: libc::pid_t) -> io::Result<Vec<usize>> {
-    // SAFETY: cpu_set_t is plain data, written by the kernel.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(cpus_of(&set))
-    }
+    affinity_of(pid).map(|s| cpus_of(&s))
 }
 
 /// Gives the core to another runnable thread of the same realtime

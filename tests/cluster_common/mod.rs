@@ -352,3 +352,12 @@ impl Pair {
             .collect()
     }
 }
+
+/// What a peer-dead verdict would do to a copy of `c` at `now`: does it
+/// start a group? (The rules asked directly, for `verdict_would_start`.)
+pub fn verdict_starts_a_group(c: &Cluster, now: Nanos) -> bool {
+    let mut what_if = c.clone();
+    while what_if.poll_action().is_some() {}
+    what_if.peer_event(now, PeerEvent::Dead);
+    std::iter::from_fn(|| what_if.poll_action()).any(|a| matches!(a, Action::StartGroup(_)))
+}
