@@ -298,8 +298,8 @@ impl Manager {
     /// submitted, messages queued); its decisions are logged and our state
     /// announced by the next [`Manager::report`] (or any later input), so
     /// a caller can log the event itself first without delaying the
-    /// takeover by the log writes.
-    pub fn on_event(&mut self, now: Nanos, ev: &Event) {
+    /// takeover by the log writes. True when it gave a group worker a job.
+    pub fn on_event(&mut self, now: Nanos, ev: &Event) -> bool {
         let input = match *ev {
             Event::PeerAlive { generation, .. } => Some(PeerEvent::Alive { generation }),
             Event::PeerRestarted { new_generation, .. } => Some(PeerEvent::Alive {
@@ -315,7 +315,7 @@ impl Manager {
         if let Some(input) = input {
             self.cluster.peer_event(now, input);
         }
-        self.act(now);
+        self.act(now) > 0
     }
 
     /// A resource-protocol message from the peer.
@@ -400,7 +400,7 @@ impl Manager {
         }
         let retry: Vec<_> = self.deferred.drain(..).collect();
         for (op, i) in retry {
-            self.submit(now, op, i);
+            let _ = self.submit(now, op, i);
         }
         self.pump(now);
     }
@@ -450,14 +450,15 @@ impl Manager {
                 && !self.executor.is_busy(&self.groups[i].key())
                 && !self.deferred.iter().any(|&(_, g)| g == i);
             if stale && idle {
-                self.submit(now, GroupOp::Status, i);
+                let _ = self.submit(now, GroupOp::Status, i);
             }
         }
     }
 
-    fn submit(&mut self, now: Nanos, op: GroupOp, i: usize) {
+    /// True when a worker has the job now (not deferred, not refused).
+    fn submit(&mut self, now: Nanos, op: GroupOp, i: usize) -> bool {
         let Some(group) = self.groups.get(i).cloned() else {
-            return;
+            return false;
         };
         let known_stopped = match op {
             GroupOp::Status => Vec::new(),
@@ -473,25 +474,36 @@ impl Manager {
             },
         };
         match self.executor.submit_probed(op, group, known_stopped) {
-            Ok(_) => {}
-            Err(SubmitError::Busy(_)) => self.deferred.push_back((op, i)),
-            Err(e) => tracing::error!("{e}"),
+            Ok(_) => true,
+            Err(SubmitError::Busy(_)) => {
+                self.deferred.push_back((op, i));
+                false
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                false
+            }
         }
     }
 
     /// Carries out every pending action, then logs the decisions and
     /// announces our state.
     fn pump(&mut self, now: Nanos) {
-        self.act(now);
+        let _ = self.act(now);
         self.report();
     }
 
-    /// Carries out every pending action.
-    fn act(&mut self, now: Nanos) {
+    /// Carries out every pending action; how many group jobs it submitted.
+    fn act(&mut self, now: Nanos) -> usize {
+        let mut submitted = 0;
         while let Some(action) = self.cluster.poll_action() {
             match action {
-                ClusterAction::StartGroup(i) => self.submit(now, GroupOp::Start, i),
-                ClusterAction::StopGroup(i) => self.submit(now, GroupOp::Stop, i),
+                ClusterAction::StartGroup(i) => {
+                    submitted += usize::from(self.submit(now, GroupOp::Start, i));
+                }
+                ClusterAction::StopGroup(i) => {
+                    submitted += usize::from(self.submit(now, GroupOp::Stop, i));
+                }
                 ClusterAction::Send(msg) => {
                     let bytes = msg.to_bytes();
                     let rec = OutboxRecord::new(Outgoing::Message {
@@ -505,6 +517,7 @@ impl Manager {
                 ClusterAction::RunFence => self.fence(),
             }
         }
+        submitted
     }
 
     /// Logs the decisions taken since the last report (and does what they
