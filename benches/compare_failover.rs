@@ -24,7 +24,8 @@
 //! rtnetlink in its namespace, (b) the first ARP reply for the VIP from the
 //! survivor's MAC to the observer, which asks every `--probe-us` µs from
 //! its own namespace over a packet socket (dated by the observer's kernel
-//! on arrival, SO_TIMESTAMPNS), and (c) the survivor's recording
+//! on arrival, SO_TIMESTAMPNS; below the systems' realtime threads until
+//! (a), above them after), and (c) the survivor's recording
 //! script starting. Restore:
 //! every process of the faulted node killed, its interface up, its VIP and
 //! stamp removed, its daemon started again; it rejoins as the standby and
@@ -40,7 +41,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -133,6 +134,20 @@ fn signal_all(pids: &[i32], sig: i32) {
         // SAFETY: kill has no memory preconditions.
         unsafe { libc::kill(p, sig) };
     }
+}
+
+/// Gives the observer thread `tid` its answering priority (see
+/// [`OBSERVER_ANSWER_PRIORITY`]).
+fn raise_observer(tid: i32) {
+    if tid <= 0 {
+        return;
+    }
+    let param = libc::sched_param {
+        sched_priority: OBSERVER_ANSWER_PRIORITY,
+    };
+    // SAFETY: a valid sched_param; a thread id that has exited makes the
+    // call fail with ESRCH, which changes nothing.
+    unsafe { libc::sched_setscheduler(tid, libc::SCHED_FIFO, &param) };
 }
 
 /// Back to the normal scheduler (from a SCHED_FIFO priority).
@@ -278,13 +293,19 @@ struct Observer {
 }
 
 const ETH_P_ARP: u16 = 0x0806;
-/// The observer at SCHED_FIFO 1: above every normal-priority process
-/// (scripts, the bench itself), below the systems' realtime threads. It
-/// probes 20,000 times a second; at priority 99 its probes, and the ARP
-/// work they cause in every namespace, preempted the systems measured
-/// (twinbeat's p50 rose by 0.2–0.5 ms on a noisy host). Below them it can
-/// only see a system later than it is, never earlier.
+/// The observer at SCHED_FIFO 1 until the VIP is added: above every
+/// normal-priority process (scripts, the bench itself), below the systems'
+/// realtime threads. It probes 20,000 times a second; at priority 99 its
+/// probes, and the ARP work they cause in every namespace, preempted the
+/// systems measured (twinbeat's p50 rose by 0.2–0.5 ms on a noisy host).
 const OBSERVER_PRIORITY: i32 = 1;
+/// The observer's priority once the survivor's kernel has the VIP (the
+/// address listener raises it): the observer stands in for another host,
+/// and below the systems' threads its probes waited for whatever the
+/// survivor did next (traced: 0.1-0.2 ms after twinbeat's add, 1-4 ms
+/// after keepalived's). From here on it sends a probe or two until the
+/// answer; nothing it delays is measured before that answer.
+const OBSERVER_ANSWER_PRIORITY: i32 = 99;
 /// The address listener at SCHED_FIFO 99: it wakes once per round (the
 /// VIP's rtnetlink notification), so it perturbs nothing and its time
 /// stamp is not delayed by the threads that just added the address.
@@ -434,6 +455,7 @@ impl Observer {
         stop: &AtomicBool,
         limit: Duration,
         ready: &AtomicUsize,
+        tid: &AtomicI32,
     ) -> Option<u64> {
         // The observer stands in for another host: a script starting on
         // these shared cores must not delay its probes or its noticing the
@@ -458,6 +480,8 @@ impl Observer {
         {}
         let start = Instant::now();
         let mut next_send = Instant::now();
+        // SAFETY: gettid has no preconditions.
+        tid.store(unsafe { libc::gettid() }, Ordering::SeqCst);
         ready.fetch_add(1, Ordering::SeqCst);
         while !stop.load(Ordering::Relaxed) && start.elapsed() < limit {
             let now = Instant::now();
@@ -479,10 +503,14 @@ impl Observer {
             unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
             while let Some((n, at)) = self.recv_stamped(&mut buf) {
                 if buf.get(..n).is_some_and(|f| Observer::is_answer(f, mac)) {
+                    // This thread's exit must not hold a core at the
+                    // priority the listener may have given it.
+                    run_normal();
                     return Some(at);
                 }
             }
         }
+        run_normal();
         None
     }
 }
@@ -543,7 +571,13 @@ impl AddressWatch {
     /// heard it), `stop` is set, or `limit` passes. Counts itself in
     /// `ready` once it runs at its priority: rtnetlink gives no arrival
     /// time, so the listener must already be waiting when the VIP comes.
-    fn watch(&self, stop: &AtomicBool, limit: Duration, ready: &AtomicUsize) -> Option<u64> {
+    fn watch(
+        &self,
+        stop: &AtomicBool,
+        limit: Duration,
+        ready: &AtomicUsize,
+        observer: &AtomicI32,
+    ) -> Option<u64> {
         if let Err(e) = twinbeat::engine::realtime::promote_current_thread(LISTENER_PRIORITY) {
             eprintln!("address watch: SCHED_FIFO refused ({e})");
         }
@@ -577,6 +611,7 @@ impl AddressWatch {
                     .flatten()
                     .any(|m| AddressWatch::names_vip(&m))
                 {
+                    raise_observer(observer.load(Ordering::SeqCst));
                     // Dated: the rest (this thread's exit, 60-90 µs
                     // here) must not hold a core at FIFO 99 while the
                     // survivor and the observer need it.
@@ -1168,15 +1203,21 @@ fn one_round(
     let address_watch = AddressWatch::subscribe(NS[survivor])?;
     let stop = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(AtomicUsize::new(0));
+    let observer_tid = Arc::new(AtomicI32::new(0));
     let watcher = {
-        let (observer, stop, ready) = (observer.clone(), stop.clone(), ready.clone());
+        let (observer, stop, ready, tid) = (
+            observer.clone(),
+            stop.clone(),
+            ready.clone(),
+            observer_tid.clone(),
+        );
         std::thread::spawn(move || {
-            observer.watch(NODE_MAC[survivor], &stop, TAKEOVER_LIMIT, &ready)
+            observer.watch(NODE_MAC[survivor], &stop, TAKEOVER_LIMIT, &ready, &tid)
         })
     };
     let adder = {
-        let (stop, ready) = (stop.clone(), ready.clone());
-        std::thread::spawn(move || address_watch.watch(&stop, TAKEOVER_LIMIT, &ready))
+        let (stop, ready, tid) = (stop.clone(), ready.clone(), observer_tid.clone());
+        std::thread::spawn(move || address_watch.watch(&stop, TAKEOVER_LIMIT, &ready, &tid))
     };
     // No fault before both measuring threads run at their priority: a new
     // thread starts at normal priority, and with the systems' realtime
@@ -1611,7 +1652,9 @@ fn render(
          \"script\": the survivor's recording script (the group's second resource, a bash \
          script) starts. The address listener runs SCHED_FIFO 99 (one wake-up per \
          round); the observer SCHED_FIFO 1, above scripts and normal-priority daemons, below \
-         the systems' realtime threads (it probes 20,000 times a second). \"moved on restore\": rounds after which the group settled on the \
+         the systems' realtime threads (it probes 20,000 times a second), until the listener \
+         hears the VIP added and raises it to SCHED_FIFO 99: it stands in for another host, \
+         whose probes would not wait for the survivor's threads. \"moved on restore\": rounds after which the group settled on the \
          restarted node rather than staying on the survivor (a peer-dead verdict while both \
          were alive, or the split-brain rule).\n"
     );
