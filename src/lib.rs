@@ -18,6 +18,8 @@
 //!   netlink, announced by gratuitous ARP.
 //! - [`demo`], [`pty`], [`host`]: the embedded demo pair, a pty serial cable,
 //!   facts about this host.
+//! - [`logging`]: log lines written by a thread of their own, off the
+//!   realtime threads.
 
 pub mod cluster;
 pub mod config;
@@ -28,6 +30,7 @@ pub mod engine;
 pub mod host;
 pub mod ipaddr;
 pub mod latency;
+pub mod logging;
 pub mod pty;
 pub mod reach;
 pub mod resources;

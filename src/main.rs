@@ -198,7 +198,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = run(cli);
     // Every queued log line is out before the error (or the exit).
-    drop(log_writer);
+    if let Some(writer) = log_writer {
+        let dropped = writer.finish();
+        if dropped > 0 {
+            eprintln!(
+                "twinbeat: {dropped} log lines were dropped: stderr did not take them as fast \
+                 as they came"
+            );
+        }
+    }
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -222,50 +230,35 @@ fn error_report(e: &anyhow::Error) -> String {
     report
 }
 
-/// Log lines go to stderr from a writer thread of their own, created here
-/// before any thread turns realtime, so it runs at normal priority: the
-/// beat thread and the takeover process's loop (SCHED_FIFO) only format a
-/// line and queue it. A write(2) to a log file took 7-70 µs of their core
-/// here, and a slow sink (a full pipe to a logger) could hold them for as
-/// long as it likes. The queue is not lossy: past 128k waiting lines a
-/// logging thread waits rather than drop one. The guard flushes the queue
-/// when dropped.
-fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
+/// Logs go to stderr through [`twinbeat::logging`]: formatted by the
+/// thread that logs, written by a thread at normal priority. Started here,
+/// before any thread turns realtime.
+fn init_logging() -> Option<twinbeat::logging::LogWriter> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("TWINBEAT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    // The writer thread takes no signal: the daemon has one thread for
-    // them, and SIGTERM's default action on any other thread ends the
-    // whole process.
-    let (writer, guard) = with_signals_blocked(|| {
-        tracing_appender::non_blocking::NonBlockingBuilder::default()
-            .lossy(false)
-            .thread_name("log-writer")
-            .finish(std::io::stderr())
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    guard
-}
-
-/// Runs `f` with every signal blocked in the calling thread: threads it
-/// creates inherit that mask.
-fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
-    // SAFETY: all-zero is a valid sigset_t; sigfillset and pthread_sigmask
-    // write only the sets given, which live on this stack.
-    let before = unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut before: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut before);
-        before
-    };
-    let result = f();
-    // SAFETY: `before` is the mask read above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut()) };
-    result
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    match twinbeat::logging::start(std::io::stderr(), twinbeat::logging::DEFAULT_QUEUE_LINES) {
+        Ok((queue, writer)) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(queue)
+                .with_ansi(ansi)
+                .init();
+            Some(writer)
+        }
+        // No thread to be had: write from the logging thread itself.
+        Err(e) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .with_ansi(ansi)
+                .init();
+            tracing::warn!(
+                "no log writer thread ({e}): log lines are written where they are logged"
+            );
+            None
+        }
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -140,6 +140,25 @@ pub fn cores_of(pid: libc::pid_t) -> io::Result<Vec<usize>> {
     affinity_of(pid).map(|s| cpus_of(&s))
 }
 
+/// Runs `f` with every signal blocked in the calling thread: threads it
+/// creates inherit that mask. For helper threads of a process that takes
+/// its signals on one thread of its own.
+pub fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: all-zero is a valid sigset_t; sigfillset and pthread_sigmask
+    // write only the sets given, which live on this stack.
+    let before = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut before: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut before);
+        before
+    };
+    let result = f();
+    // SAFETY: `before` is the mask read above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut()) };
+    result
+}
+
 /// Gives the core to another runnable thread of the same realtime
 /// priority, if one waits: the polling loops that stand by for a verdict
 /// use it instead of a bare spin, so they never hold a core a peer poller
