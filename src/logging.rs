@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam::channel::{Receiver, Sender, TrySendError, bounded};
+use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 
 /// Lines that may wait for the writer thread by default.
 pub const DEFAULT_QUEUE_LINES: usize = 8192;
@@ -134,27 +134,35 @@ impl LogWriter {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Writes out every line queued before this call, stops the thread and
-    /// returns how many lines were dropped over its life. Waits at most
-    /// about [`FINISH_WAIT`] for a sink that takes nothing, then leaves the
-    /// thread to the process's exit.
-    pub fn finish(mut self) -> u64 {
-        self.stop();
-        self.dropped()
+    /// Writes out every line queued before this call and stops the thread.
+    /// Waits at most about [`FINISH_WAIT`] for a sink that takes nothing,
+    /// then leaves the thread to the process's exit.
+    pub fn finish(mut self) -> Finished {
+        let written_out = self.stop();
+        Finished {
+            dropped: self.dropped(),
+            written_out,
+        }
     }
 
-    fn stop(&mut self) {
+    /// True when the thread wrote out the queue and ended.
+    fn stop(&mut self) -> bool {
         let Some(thread) = self.thread.take() else {
-            return;
+            return true;
         };
         if self.tx.send_timeout(Msg::Finish, FINISH_WAIT).is_err() {
-            return;
+            return false;
         }
-        // `done` never carries a value: it disconnects when the thread ends.
-        let _ = self.done.recv_timeout(FINISH_WAIT);
-        if thread.is_finished() {
+        // `done` never carries a value: it disconnects once the thread has
+        // written everything out, just before it returns.
+        let written_out = matches!(
+            self.done.recv_timeout(FINISH_WAIT),
+            Err(RecvTimeoutError::Disconnected)
+        );
+        if written_out {
             let _ = thread.join();
         }
+        written_out
     }
 }
 
@@ -162,6 +170,16 @@ impl Drop for LogWriter {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// How [`LogWriter::finish`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finished {
+    /// Lines dropped over the writer's life because the queue was full.
+    pub dropped: u64,
+    /// The sink took every queued line: it is not stuck, and a last word
+    /// on stderr will not block.
+    pub written_out: bool,
 }
 
 #[cfg(test)]
@@ -215,7 +233,13 @@ mod tests {
             queue.write_all(line.as_bytes()).unwrap();
             expected.extend_from_slice(line.as_bytes());
         }
-        assert_eq!(writer.finish(), 0);
+        assert_eq!(
+            writer.finish(),
+            Finished {
+                dropped: 0,
+                written_out: true
+            }
+        );
         assert_eq!(*sink.written.lock().unwrap(), expected);
     }
 
@@ -236,7 +260,13 @@ mod tests {
         let dropped = writer.dropped();
         assert!((91..=92).contains(&dropped), "dropped {dropped}");
         sink.hold(false);
-        assert_eq!(writer.finish(), dropped);
+        assert_eq!(
+            writer.finish(),
+            Finished {
+                dropped,
+                written_out: true
+            }
+        );
         let written = String::from_utf8(sink.written.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = written.lines().collect();
         assert_eq!(lines.len() as u64, 100 - dropped);
@@ -254,8 +284,10 @@ mod tests {
             queue.write_all(format!("{i}\n").as_bytes()).unwrap();
         }
         // Returns (after about FINISH_WAIT, the sink still held) with the
-        // lines it could not queue counted.
-        assert!(writer.finish() >= 7);
+        // lines it could not queue counted, and says the sink is stuck.
+        let finished = writer.finish();
+        assert!(finished.dropped >= 7, "{finished:?}");
+        assert!(!finished.written_out);
         sink.hold(false);
     }
 

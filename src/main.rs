@@ -199,11 +199,14 @@ fn main() -> ExitCode {
     let result = run(cli);
     // Every queued log line is out before the error (or the exit).
     if let Some(writer) = log_writer {
-        let dropped = writer.finish();
-        if dropped > 0 {
+        // A stuck stderr takes no last word either: writing one would block
+        // the exit.
+        let finished = writer.finish();
+        if finished.dropped > 0 && finished.written_out {
             eprintln!(
-                "twinbeat: {dropped} log lines were dropped: stderr did not take them as fast \
-                 as they came"
+                "twinbeat: {} log lines were dropped: stderr did not take them as fast as \
+                 they came",
+                finished.dropped
             );
         }
     }
