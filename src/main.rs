@@ -238,30 +238,24 @@ fn error_report(e: &anyhow::Error) -> String {
 /// before any thread turns realtime.
 fn init_logging() -> Option<twinbeat::logging::LogWriter> {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     let filter = EnvFilter::try_from_env("TWINBEAT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    match twinbeat::logging::start(std::io::stderr(), twinbeat::logging::DEFAULT_QUEUE_LINES) {
-        Ok((queue, writer)) => {
-            tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(queue)
-                .with_ansi(ansi)
-                .init();
-            Some(writer)
-        }
+    let started =
+        twinbeat::logging::start(std::io::stderr(), twinbeat::logging::DEFAULT_QUEUE_LINES);
+    let (make_writer, log_writer, refused) = match started {
+        Ok((queue, writer)) => (BoxMakeWriter::new(queue), Some(writer), None),
         // No thread to be had: write from the logging thread itself.
-        Err(e) => {
-            tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .with_ansi(ansi)
-                .init();
-            tracing::warn!(
-                "no log writer thread ({e}): log lines are written where they are logged"
-            );
-            None
-        }
+        Err(e) => (BoxMakeWriter::new(std::io::stderr), None, Some(e)),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(make_writer)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    if let Some(e) = refused {
+        tracing::warn!("no log writer thread ({e}): log lines are written where they are logged");
     }
+    log_writer
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

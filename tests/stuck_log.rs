@@ -8,7 +8,7 @@
 mod common;
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{PATIENCE, Pair, wait_until};
@@ -45,16 +45,6 @@ fn writer_stuck(pid: u32) -> bool {
     })
 }
 
-/// The daemon started by hand; killed if the test ends early.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_node_whose_stderr_is_never_read_still_takes_over_and_stops() {
     let mut pair = Pair::new(false, "uring");
@@ -68,33 +58,21 @@ fn a_node_whose_stderr_is_never_read_still_takes_over_and_stops() {
     let (read, write) = small_pipe();
     // SAFETY: F_GETPIPE_SZ on our own pipe.
     let pipe_size = unsafe { libc::fcntl(read.as_raw_fd(), libc::F_GETPIPE_SZ) };
-    let bravo = &pair.nodes[1].dirs;
-    let mut daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_twinbeat"))
-            .args(["run", "--dir"])
-            .arg(&bravo.config_dir)
-            .args(["--node", bravo.name, "--io", "uring"])
-            .env("TWINBEAT_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(write))
-            .spawn()
-            .unwrap(),
-    );
+    pair.start_with(1, Stdio::null(), Stdio::from(write), "debug");
+    let bravo = pair.nodes[1].child.as_ref().unwrap().id();
     pair.wait_status(1, "hearing alpha", |s| {
         s.peers.first().is_some_and(|p| p.liveness == "alive")
     });
     // SIGHUP makes it log what it re-read: repeat until the pipe is full
     // and a thread waits on it.
     let start = Instant::now();
-    while !writer_stuck(daemon.0.id()) {
+    while !writer_stuck(bravo) {
         assert!(
             start.elapsed() < PATIENCE,
             "bravo's stderr never got stuck: {} of {pipe_size} bytes in its pipe",
             queued(&read)
         );
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(daemon.0.id() as i32, libc::SIGHUP) };
+        pair.signal(1, libc::SIGHUP);
         std::thread::sleep(Duration::from_millis(20));
     }
 
@@ -104,22 +82,12 @@ fn a_node_whose_stderr_is_never_read_still_takes_over_and_stops() {
         &pair,
         || marker(1).exists(),
     );
-    assert!(writer_stuck(daemon.0.id()), "the pipe stayed full");
+    assert!(writer_stuck(bravo), "the pipe stayed full");
 
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(daemon.0.id() as i32, libc::SIGTERM) };
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = daemon.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "bravo did not stop on SIGTERM with its stderr stuck"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "bravo's exit: {status:?}");
+    assert!(
+        pair.stop(1),
+        "bravo did not stop cleanly on SIGTERM with its stderr stuck"
+    );
     // It released its group on the way out.
     wait_until("bravo's group released", &pair, || !marker(1).exists());
     drop(read);

@@ -279,22 +279,13 @@ fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
     (sig > 0).then_some(sig)
 }
 
-/// The cores this process may run on.
-fn host_cores() -> Vec<usize> {
-    core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .iter()
-        .map(|c| c.id)
-        .collect()
-}
-
 /// The beat thread's core: `beat_core`, else the last core.
 pub(crate) fn beat_core(cfg: &Config) -> Option<usize> {
     cfg.hacf
         .beat_core
         .as_ref()
         .map(|c| c.value)
-        .or_else(|| host_cores().last().copied())
+        .or_else(|| crate::engine::realtime::current_cores().last().copied())
 }
 
 /// Pins the calling thread and, when ha.cf says `realtime on`, makes it
@@ -371,7 +362,11 @@ fn backup_plan(
     links: &[crate::engine::links::OpenLink],
 ) -> Result<(usize, Vec<BackupLink>), String> {
     let setting = cfg.hacf.beat_backup_core.as_ref().map(|s| s.value);
-    let core = crate::engine::backup::choose_core(setting, beat_core(cfg), &host_cores())?;
+    let core = crate::engine::backup::choose_core(
+        setting,
+        beat_core(cfg),
+        &crate::engine::realtime::current_cores(),
+    )?;
     let dups = links
         .iter()
         .map(|l| BackupLink::duplicate(l).map_err(|e| format!("duplicating {}: {e}", l.label)))

@@ -130,7 +130,8 @@ pub fn with_script_affinity<T>(spawn: impl FnOnce() -> T) -> T {
     out
 }
 
-/// The cores the calling thread may run on.
+/// The cores the calling thread may run on (on the daemon's main thread
+/// before it is pinned: the host's cores as far as this process goes).
 pub fn current_cores() -> Vec<usize> {
     cores_of(0).unwrap_or_default()
 }

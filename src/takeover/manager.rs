@@ -297,8 +297,8 @@ impl Manager {
     /// A detector event from the daemon: acted on at once (group jobs
     /// submitted, messages queued); its decisions are logged and our state
     /// announced by the next [`Manager::report`] (or any later input), so
-    /// a caller can log the event itself first without delaying the
-    /// takeover by the log writes. True when it gave a group worker a job.
+    /// the caller logs the event, and those, after the takeover is under
+    /// way. True when it gave a group worker a job.
     pub fn on_event(&mut self, now: Nanos, ev: &Event) -> bool {
         let input = match *ev {
             Event::PeerAlive { generation, .. } => Some(PeerEvent::Alive { generation }),

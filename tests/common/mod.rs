@@ -85,12 +85,19 @@ impl Pair {
     }
 
     pub fn start(&mut self, i: usize) {
-        let n = &mut self.nodes[i];
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&n.log)
+            .open(&self.nodes[i].log)
             .unwrap();
+        let stdout = log.try_clone().unwrap();
+        self.start_with(i, stdout.into(), log.into(), "info");
+    }
+
+    /// Starts node `i` with the given stdout and stderr and `TWINBEAT_LOG`
+    /// (what [`Pair::log`] reads is then wherever those go).
+    pub fn start_with(&mut self, i: usize, stdout: Stdio, stderr: Stdio, log_filter: &str) {
+        let n = &mut self.nodes[i];
         let mut argv: Vec<String> = self.prefix.clone();
         argv.push(env!("CARGO_BIN_EXE_twinbeat").to_string());
         argv.extend(
@@ -108,11 +115,11 @@ impl Pair {
         argv.extend(self.args.iter().cloned());
         let child = Command::new(&argv[0])
             .args(&argv[1..])
-            .env("TWINBEAT_LOG", "info")
+            .env("TWINBEAT_LOG", log_filter)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
+            .stdout(stdout)
+            .stderr(stderr)
             .spawn()
             .unwrap();
         n.child = Some(child);
