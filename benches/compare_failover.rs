@@ -1360,7 +1360,13 @@ fn options() -> Result<Options> {
         let mut value = || args.next().ok_or_else(|| anyhow!("{a} needs a value"));
         match a.as_str() {
             "--bench" => {}
-            "--rounds" => o.rounds = value()?.parse()?,
+            "--rounds" => {
+                let v = value()?;
+                o.rounds =
+                    v.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(|| {
+                        anyhow!("--rounds {v}: a whole number of rounds, 1 or more")
+                    })?;
+            }
             "--systems" => o.systems = value()?.split(',').map(str::to_string).collect(),
             "--faults" => {
                 o.faults = value()?
@@ -1373,7 +1379,13 @@ fn options() -> Result<Options> {
                     })
                     .collect::<Result<_>>()?
             }
-            "--probe-us" => o.probe = Duration::from_micros(value()?.parse()?),
+            "--probe-us" => {
+                let v = value()?;
+                let us: u64 = v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    anyhow!("--probe-us {v}: microseconds between probes, 1 or more")
+                })?;
+                o.probe = Duration::from_micros(us);
+            }
             "--out" => o.out = PathBuf::from(value()?),
             other => bail!("unknown argument {other} (see tools/compare-failover --help)"),
         }
